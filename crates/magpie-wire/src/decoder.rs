@@ -83,6 +83,12 @@ impl Decoder {
         self.offset
     }
 
+    /// `true` when the decoder is between frames with nothing pending: a stream that ends now ends
+    /// cleanly. `false` mid-frame (the peer closed with a frame half sent).
+    pub fn is_between_frames(&self) -> bool {
+        matches!(self.state, State::Head) && self.pending.is_empty()
+    }
+
     /// Decodes the next packet from `src`. `Ok(None)`: more bytes are needed.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Packet>, Error> {
         if let Some(code) = self.failed {
