@@ -42,7 +42,7 @@ pub mod flag {
 }
 
 fn is_core_assigned(t: u64) -> bool {
-    matches!(t, 0x01..=0x04 | 0x10..=0x17)
+    matches!(t, 0x01..=0x04 | 0x10..=0x1E)
 }
 
 fn is_grease(t: u64) -> bool {

@@ -50,6 +50,20 @@ frame_types! {
     SYNC_REPLY = 0x16;
     /// A request error (`spec/errors.md`).
     REQUEST_ERROR = 0x17;
+    /// A page of a conversation's history by seq (`spec/sync.md`).
+    HISTORY = 0x18;
+    /// The history page (`spec/sync.md`).
+    HISTORY_REPLY = 0x19;
+    /// Moves a read marker (`spec/sync.md`).
+    READ = 0x1A;
+    /// Success reply with no body of its own (`spec/session.md`).
+    OK = 0x1B;
+    /// Watch or unwatch users' presence (`spec/session.md`).
+    WATCH = 0x1C;
+    /// Presence status query (`spec/session.md`).
+    PRESENCE_QUERY = 0x1D;
+    /// Presence statuses (`spec/session.md`).
+    PRESENCE_REPLY = 0x1E;
 }
 
 impl FrameType {
