@@ -5,6 +5,7 @@
 pub mod model;
 mod preface;
 mod suites;
+mod tokens;
 
 use serde::Serialize;
 
@@ -248,5 +249,6 @@ pub fn files() -> Vec<(&'static str, String)> {
         ("compression.json", json(suites::compression())),
         ("truncation.json", json(suites::truncation())),
         ("preface.json", json(preface::vectors())),
+        ("tokens.json", json(tokens::vectors())),
     ]
 }
