@@ -1,0 +1,391 @@
+//! The fjall-backed [`Store`].
+//!
+//! One fjall database (a single-writer transactional LSM tree with one journal) holds a keyspace
+//! per kind of record. Keys are built by [`crate::codec::key`]:
+//!
+//! | keyspace | key | value |
+//! |---|---|---|
+//! | `messages` | app, conversation, seq | message record |
+//! | `conversations` | app, conversation | last_seq, visible_from |
+//! | `dedup` | app, sender, client_msg_id | seq, time, content hash, offsets |
+//! | `streams` | app, user | epoch, last_offset |
+//! | `events` | app, user, offset | event record |
+//! | `reads` | app, user, conversation | read seq |
+//! | `nonces` | app, nonce | expires_at |
+//! | `revocations` | app, user | revoked-before time |
+//!
+//! Writes run in fjall's single-writer transactions, which read their own writes, so one group
+//! commit can append several messages to the same conversation or stream. A transaction's journal
+//! entry is written and (with [`Durability::Immediate`]) fsynced before its changes become visible
+//! to readers, so a reader never sees data that is not yet durable. Reads use snapshots.
+
+mod retention;
+mod write;
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fjall::{
+    KeyspaceCreateOptions, PersistMode, Readable, SingleWriterTxDatabase, SingleWriterTxKeyspace,
+};
+
+use crate::codec::{self, Reader, key};
+use crate::error::Context;
+use crate::{
+    ConversationInfo, Delivered, Durability, EventKind, RetentionStats, Store, StoreConfig,
+    StoreError, StoredMessage, StreamHead, Write, WriteResult,
+};
+
+/// The keyspaces of the database.
+struct Keyspaces {
+    messages: SingleWriterTxKeyspace,
+    conversations: SingleWriterTxKeyspace,
+    dedup: SingleWriterTxKeyspace,
+    streams: SingleWriterTxKeyspace,
+    events: SingleWriterTxKeyspace,
+    reads: SingleWriterTxKeyspace,
+    nonces: SingleWriterTxKeyspace,
+    revocations: SingleWriterTxKeyspace,
+}
+
+/// The background fsync thread of [`Durability::Relaxed`].
+struct Flusher {
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+/// A [`Store`] on the fjall LSM engine, in one directory.
+pub struct FjallStore {
+    db: SingleWriterTxDatabase,
+    ks: Keyspaces,
+    persist: PersistMode,
+    flusher: Mutex<Option<Flusher>>,
+    /// Serializes retention passes.
+    retention: Mutex<()>,
+    commits: AtomicU64,
+}
+
+impl std::fmt::Debug for FjallStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FjallStore")
+            .field("persist", &self.persist)
+            .field("commits", &self.commits.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl FjallStore {
+    /// Opens (or creates) the store in `config.path`, recovering from the journal after a crash.
+    pub fn open(config: &StoreConfig) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(&config.path)
+            .map_err(|e| StoreError::backend(format!("creating {}", config.path.display()), e))?;
+        let db = SingleWriterTxDatabase::builder(&config.path)
+            .cache_size(config.cache_size)
+            .open()
+            .context(&format!("opening {}", config.path.display()))?;
+        let open = |name: &str| {
+            db.keyspace(name, KeyspaceCreateOptions::default)
+                .context(&format!("opening keyspace {name}"))
+        };
+        let ks = Keyspaces {
+            messages: open("messages")?,
+            conversations: open("conversations")?,
+            dedup: open("dedup")?,
+            streams: open("streams")?,
+            events: open("events")?,
+            reads: open("reads")?,
+            nonces: open("nonces")?,
+            revocations: open("revocations")?,
+        };
+        let (persist, flusher) = match config.durability {
+            Durability::Immediate => (PersistMode::SyncAll, None),
+            Durability::Relaxed => {
+                let (stop, rx) = mpsc::channel::<()>();
+                let flush_db = db.clone();
+                let interval = config.flush_interval;
+                let thread = std::thread::Builder::new()
+                    .name("magpie-store-flush".into())
+                    .spawn(move || {
+                        while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(interval) {
+                            if let Err(e) = flush_db.persist(PersistMode::SyncAll) {
+                                tracing::error!(error = %e, "background fsync failed");
+                            }
+                        }
+                    })
+                    .map_err(|e| StoreError::backend("starting the flush thread", e))?;
+                (PersistMode::Buffer, Some(Flusher { stop, thread }))
+            }
+        };
+        Ok(Self {
+            db,
+            ks,
+            persist,
+            flusher: Mutex::new(flusher),
+            retention: Mutex::new(()),
+            commits: AtomicU64::new(0),
+        })
+    }
+
+    /// How many transactions [`Store::commit`] has committed since the store was opened.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// A write transaction with the configured durability.
+    fn write_tx(&self) -> fjall::SingleWriterWriteTx<'_> {
+        self.db.write_tx().durability(Some(self.persist))
+    }
+}
+
+impl Drop for FjallStore {
+    fn drop(&mut self) {
+        let flusher = match self.flusher.get_mut() {
+            Ok(f) => f.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(Flusher { stop, thread }) = flusher {
+            drop(stop);
+            let _ = thread.join();
+            if let Err(e) = self.db.persist(PersistMode::SyncAll) {
+                tracing::error!(error = %e, "final fsync failed");
+            }
+        }
+    }
+}
+
+/// A conversation's info as `r` sees it (the default for an unknown conversation).
+fn conversation_in(
+    r: &impl Readable,
+    ks: &Keyspaces,
+    app: &str,
+    conversation: &str,
+) -> Result<ConversationInfo, StoreError> {
+    let k = key(&[app, conversation], None);
+    Ok(
+        match get_u64s::<2>(r, &ks.conversations, "conversation", &k)? {
+            Some([last_seq, visible_from]) => ConversationInfo {
+                last_seq,
+                visible_from,
+            },
+            None => ConversationInfo::default(),
+        },
+    )
+}
+
+/// A message as `r` sees it.
+fn message_in(
+    r: &impl Readable,
+    ks: &Keyspaces,
+    app: &str,
+    conversation: &str,
+    seq: u64,
+) -> Result<Option<StoredMessage>, StoreError> {
+    let k = key(&[app, conversation], Some(seq));
+    match r.get(&ks.messages, &k).context("reading a message")? {
+        Some(v) => codec::decode_message(conversation, seq, &k, &v).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Reads a record of `N` numbers.
+fn get_u64s<const N: usize>(
+    r: &impl Readable,
+    ks: &SingleWriterTxKeyspace,
+    what: &'static str,
+    k: &[u8],
+) -> Result<Option<[u64; N]>, StoreError> {
+    match r.get(ks, k).context(&format!("reading a {what} record"))? {
+        Some(v) => codec::decode_u64s::<N>(what, k, &v).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The current time in milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A random non-zero epoch. Not a secret, only unlikely to repeat: std's randomly keyed SipHash
+/// over the time and a counter.
+pub(crate) fn new_epoch() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(now_ms());
+        h.write_u128(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        h.write_u32(std::process::id());
+        let e = h.finish();
+        if e != 0 {
+            return e;
+        }
+    }
+}
+
+/// The number at the end of a key that starts with `prefix`.
+fn trailing_number(what: &'static str, prefix: &[u8], k: &[u8]) -> Result<u64, StoreError> {
+    if k.len() != prefix.len() + 8 || !k.starts_with(prefix) {
+        return Err(StoreError::corrupt(
+            what,
+            k,
+            "key outside the scanned range",
+        ));
+    }
+    let mut r = Reader::of_key(&k[prefix.len()..], what);
+    r.u64()
+}
+
+impl Store for FjallStore {
+    fn commit(&self, batch: &[Write]) -> Result<Vec<WriteResult>, StoreError> {
+        batch.iter().try_for_each(Write::validate)?;
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_ms();
+        let mut tx = self.write_tx();
+        let mut results = Vec::with_capacity(batch.len());
+        for w in batch {
+            // On error `tx` is dropped, which rolls the whole batch back.
+            results.push(write::apply(&self.ks, &mut tx, w, now)?);
+        }
+        tx.commit().context("committing a batch")?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(results)
+    }
+
+    fn stream_head(&self, app: &str, user: &str) -> Result<StreamHead, StoreError> {
+        let k = key(&[app, user], None);
+        let snap = self.db.read_tx();
+        if let Some([epoch, last_offset]) =
+            get_u64s::<2>(&snap, &self.ks.streams, "stream head", &k)?
+        {
+            return Ok(StreamHead { epoch, last_offset });
+        }
+        // First sight of this stream: create it, durably, so the epoch never changes.
+        let mut tx = self.write_tx();
+        let head = write::head_or_create(&self.ks, &mut tx, app, user)?;
+        tx.commit().context("creating a stream")?;
+        Ok(head)
+    }
+
+    fn read_events(
+        &self,
+        app: &str,
+        user: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Delivered>, StoreError> {
+        let Some(first) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let prefix = key(&[app, user], None);
+        let snap = self.db.read_tx();
+        let range = key(&[app, user], Some(first))..=key(&[app, user], Some(u64::MAX));
+        let mut out = Vec::with_capacity(limit.min(1024));
+        let mut visible = std::collections::HashMap::<String, u64>::new();
+        for guard in snap.range(&self.ks.events, range).take(limit) {
+            let (k, v) = guard.into_inner().context("scanning events")?;
+            let offset = trailing_number("event", &prefix, &k)?;
+            let kind = codec::decode_event(&k, &v)?;
+            let message = match &kind {
+                EventKind::Message { conversation, seq } => {
+                    let vf = match visible.get(conversation) {
+                        Some(vf) => *vf,
+                        None => {
+                            let vf =
+                                conversation_in(&snap, &self.ks, app, conversation)?.visible_from;
+                            visible.insert(conversation.clone(), vf);
+                            vf
+                        }
+                    };
+                    if *seq < vf {
+                        None
+                    } else {
+                        message_in(&snap, &self.ks, app, conversation, *seq)?
+                    }
+                }
+                EventKind::Read { .. } => None,
+            };
+            out.push(Delivered {
+                offset,
+                kind,
+                message,
+            });
+        }
+        Ok(out)
+    }
+
+    fn history(
+        &self,
+        app: &str,
+        conversation: &str,
+        from: u64,
+        backward: bool,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let snap = self.db.read_tx();
+        let info = conversation_in(&snap, &self.ks, app, conversation)?;
+        let (lo, hi) = if backward {
+            let hi = if from == 0 {
+                info.last_seq
+            } else {
+                from.min(info.last_seq)
+            };
+            (info.visible_from, hi)
+        } else {
+            (from.max(info.visible_from), info.last_seq)
+        };
+        if lo > hi || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let prefix = key(&[app, conversation], None);
+        let range = key(&[app, conversation], Some(lo))..=key(&[app, conversation], Some(hi));
+        let iter = snap.range(&self.ks.messages, range);
+        let iter: Box<dyn Iterator<Item = fjall::Guard>> = if backward {
+            Box::new(iter.rev())
+        } else {
+            Box::new(iter)
+        };
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for guard in iter.take(limit) {
+            let (k, v) = guard.into_inner().context("scanning messages")?;
+            let seq = trailing_number("message", &prefix, &k)?;
+            out.push(codec::decode_message(conversation, seq, &k, &v)?);
+        }
+        Ok(out)
+    }
+
+    fn conversation(&self, app: &str, conversation: &str) -> Result<ConversationInfo, StoreError> {
+        conversation_in(&self.db.read_tx(), &self.ks, app, conversation)
+    }
+
+    fn read_seq(&self, app: &str, user: &str, conversation: &str) -> Result<u64, StoreError> {
+        let k = key(&[app, user, conversation], None);
+        let snap = self.db.read_tx();
+        Ok(get_u64s::<1>(&snap, &self.ks.reads, "read marker", &k)?.map_or(0, |[s]| s))
+    }
+
+    fn revoked_before(&self, app: &str, user: &str) -> Result<u64, StoreError> {
+        let k = key(&[app, user], None);
+        let snap = self.db.read_tx();
+        Ok(get_u64s::<1>(&snap, &self.ks.revocations, "revocation", &k)?.map_or(0, |[t]| t))
+    }
+
+    fn apply_retention(
+        &self,
+        now_ms: u64,
+        max_age_ms: u64,
+        max_count: u64,
+    ) -> Result<RetentionStats, StoreError> {
+        retention::apply(self, now_ms, max_age_ms, max_count)
+    }
+}

@@ -1,0 +1,155 @@
+//! Server settings: every limit is a setting with a documented default. Loaded from TOML and
+//! overridden by flags (`magpied --help`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// What happens when a platform already has its maximum of sessions ([SESSION-5.2]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OverflowRule {
+    /// Close the oldest session of the platform with DEVICE_KICKED (default).
+    #[default]
+    KickOldest,
+    /// Refuse the new session with LOGIN_REFUSED.
+    RefuseNew,
+}
+
+/// Per-app device policy ([SESSION-5.2]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DevicePolicy {
+    /// Maximum concurrent sessions per platform name (0: unlimited). Defaults: ios 1, android 1,
+    /// desktop 1, web 5, other 5, server 0.
+    pub max_per_platform: BTreeMap<String, u32>,
+    /// What to do beyond the maximum.
+    pub overflow: OverflowRule,
+}
+
+impl Default for DevicePolicy {
+    fn default() -> Self {
+        let max_per_platform = [
+            ("ios", 1),
+            ("android", 1),
+            ("desktop", 1),
+            ("web", 5),
+            ("other", 5),
+            ("server", 0),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        DevicePolicy {
+            max_per_platform,
+            overflow: OverflowRule::KickOldest,
+        }
+    }
+}
+
+/// One app ([AUTH-1.1]).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AppConfig {
+    /// App id.
+    pub id: String,
+    /// App secret (at least 16 bytes).
+    pub secret: String,
+    /// Device policy.
+    #[serde(default)]
+    pub devices: DevicePolicy,
+}
+
+/// Store durability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DurabilityMode {
+    /// fsync before every ack (default): an acked message survives power loss.
+    #[default]
+    Immediate,
+    /// Ack after the write, fsync in the background: a crash of the machine may lose the last
+    /// moments; a crash of the process alone loses nothing.
+    Relaxed,
+}
+
+/// All server settings, with defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// TCP listen address (default 127.0.0.1:7878).
+    pub listen: SocketAddr,
+    /// WebSocket listen address (default none; B1).
+    pub ws_listen: Option<SocketAddr>,
+    /// Data directory (default ./magpie-data).
+    pub data_dir: PathBuf,
+    /// Apps served.
+    pub apps: Vec<AppConfig>,
+    /// Store durability.
+    pub durability: DurabilityMode,
+    /// Largest encoded SEND content in bytes (default 16 KiB; C14, [SYNC-6.2]).
+    pub max_content_size: u32,
+    /// Message retention in seconds (default 7 days; [SYNC-8.1]).
+    pub retention_secs: u64,
+    /// Maximum messages kept per conversation (default 0: no count limit).
+    pub max_messages_per_conversation: u64,
+    /// Clock skew allowed on token times, seconds (default 300; [AUTH-3.3]).
+    pub clock_skew_secs: u64,
+    /// Longest token lifetime accepted, seconds (default 30 days).
+    pub max_token_ttl_secs: u64,
+    /// Resume token lifetime, seconds (default 7 days; [AUTH-5.1]).
+    pub resume_ttl_secs: u64,
+    /// Events per SYNC page at most (default 500; [SYNC-4.1]).
+    pub sync_page: u32,
+    /// Packets queued per session before it counts as a slow reader (default 1,024; [SESSION-6.1]).
+    pub session_queue: usize,
+    /// Users one session may watch (default 1,000; [SESSION-7.1]).
+    pub max_watched: usize,
+    /// Writes per group commit at most (default 256).
+    pub max_commit_batch: usize,
+    /// Heartbeat interval when the client asks for none, seconds (default 30).
+    pub default_heartbeat_secs: u64,
+    /// Handshake timeout, seconds (default 10).
+    pub handshake_timeout_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            ws_listen: None,
+            data_dir: PathBuf::from("magpie-data"),
+            apps: Vec::new(),
+            durability: DurabilityMode::Immediate,
+            max_content_size: 16 * 1024,
+            retention_secs: 7 * 24 * 3600,
+            max_messages_per_conversation: 0,
+            clock_skew_secs: 300,
+            max_token_ttl_secs: 30 * 24 * 3600,
+            resume_ttl_secs: 7 * 24 * 3600,
+            sync_page: 500,
+            session_queue: 1024,
+            max_watched: 1000,
+            max_commit_batch: 256,
+            default_heartbeat_secs: 30,
+            handshake_timeout_secs: 10,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads a TOML file.
+    pub fn from_toml(text: &str) -> Result<Settings, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The session-layer settings.
+    pub fn session_config(&self) -> magpie_session::ServerConfig {
+        magpie_session::ServerConfig {
+            default_heartbeat: Duration::from_secs(self.default_heartbeat_secs),
+            handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
+            ..magpie_session::ServerConfig::default()
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! One connection: a thin tokio driver around the sans-IO `ServerConnection`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use magpie_session::{
+    Body, ServerConnection, ServerEvent, close, compression_to_proto, limits_to_proto, pb,
+};
+use magpie_wire::{ErrorCode, VarInt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::auth::{self, Identity};
+use crate::handlers::{self, SessionCtx};
+use crate::hub::{Mailbox, Outbound, Refused};
+use crate::{Shared, unix_now_ms};
+
+/// TCP, or the same frames in WebSocket binary messages (B1, [WIRE-2.8]).
+pub(crate) enum Transport {
+    Tcp(TcpStream),
+    Ws(Box<WebSocketStream<TcpStream>>),
+}
+
+impl Transport {
+    /// Reads what has arrived; `None` at the end of the stream. Cancel-safe.
+    async fn read(&mut self, buf: &mut [u8]) -> Option<Bytes> {
+        match self {
+            Transport::Tcp(s) => match s.read(buf).await {
+                Ok(0) | Err(_) => None,
+                Ok(n) => Some(Bytes::copy_from_slice(&buf[..n])),
+            },
+            Transport::Ws(ws) => loop {
+                match ws.next().await {
+                    Some(Ok(WsMessage::Binary(data))) => return Some(data),
+                    Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
+                    // Text, close, errors: the stream is over for Magpie.
+                    _ => return None,
+                }
+            },
+        }
+    }
+
+    async fn write(&mut self, data: Bytes) -> std::io::Result<()> {
+        match self {
+            Transport::Tcp(s) => s.write_all(&data).await,
+            Transport::Ws(ws) => ws
+                .send(WsMessage::Binary(data))
+                .await
+                .map_err(std::io::Error::other),
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        match self {
+            Transport::Tcp(s) => {
+                let _ = s.shutdown().await;
+            }
+            Transport::Ws(ws) => {
+                let _ = SinkExt::close(ws).await;
+            }
+        }
+    }
+}
+
+/// Serves one connection until it closes.
+pub(crate) async fn serve(shared: Arc<Shared>, mut transport: Transport, peer: SocketAddr) {
+    let mut conn = ServerConnection::new(shared.settings.session_config(), Instant::now());
+    let (push_tx, mut push_rx) = mpsc::channel(shared.settings.session_queue);
+    let (control_tx, mut control_rx) = mpsc::unbounded_channel();
+    let mailbox = Mailbox {
+        pushes: push_tx,
+        control: control_tx,
+    };
+    let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<(VarInt, Body)>();
+    let mut requests: Option<mpsc::UnboundedSender<(VarInt, Body)>> = None;
+    let mut registered: Option<(Identity, u64)> = None;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut stopping = shared.stopping.clone();
+
+    loop {
+        while let Some(event) = conn.poll_event() {
+            match event {
+                ServerEvent::Hello { id, hello } => {
+                    match open(&shared, &mut conn, id, &hello, &mailbox).await {
+                        Some(ctx) => {
+                            registered = Some((ctx.id.clone(), ctx.session));
+                            requests = Some(spawn_worker(shared.clone(), ctx, reply_tx.clone()));
+                        }
+                        None => tracing::debug!(%peer, "handshake refused"),
+                    }
+                }
+                ServerEvent::Request { id, body } => {
+                    if let Some(tx) = &requests {
+                        let _ = tx.send((id, body));
+                    }
+                }
+                ServerEvent::Closed(closed) => {
+                    tracing::debug!(%peer, code = %close::name(closed.code), reason = %closed.reason, "closed");
+                }
+            }
+        }
+        while let Some(bytes) = conn.poll_transmit(Instant::now()) {
+            if transport.write(bytes).await.is_err() {
+                conn.handle_eof();
+            }
+        }
+        if conn.is_done() {
+            break;
+        }
+        let deadline = conn.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            data = transport.read(&mut buf) => match data {
+                Some(data) => conn.handle_bytes(Instant::now(), &data),
+                None => conn.handle_eof(),
+            },
+            Some((id, body)) = reply_rx.recv() => conn.reply(id, body),
+            Some(out) = push_rx.recv() => apply(&mut conn, out),
+            Some(out) = control_rx.recv() => apply(&mut conn, out),
+            () = sleep_until(deadline) => conn.handle_timeout(Instant::now()),
+            Ok(()) = stopping.changed() => conn.close(ErrorCode::GOING_AWAY, "server shutting down".into()),
+        }
+        // Take what else is ready so it leaves in one write, merged ([WIRE-8.6]).
+        for _ in 0..256 {
+            match (reply_rx.try_recv(), push_rx.try_recv()) {
+                (Err(_), Err(_)) => break,
+                (reply, push) => {
+                    if let Ok((id, body)) = reply {
+                        conn.reply(id, body);
+                    }
+                    if let Ok(out) = push {
+                        apply(&mut conn, out);
+                    }
+                }
+            }
+        }
+    }
+    transport.shutdown().await;
+    if let Some((id, session)) = registered {
+        shared
+            .hub
+            .unregister(&id.app, &id.user, session, unix_now_ms());
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn apply(conn: &mut ServerConnection, out: Outbound) {
+    match out {
+        Outbound::Push(push) => {
+            // A push too large for the client is dropped: it is a copy of stored events, and the
+            // client pulls on the gap ([SYNC-4.2]).
+            conn.push(push);
+        }
+        Outbound::Close(code, reason) => conn.close(code, reason),
+    }
+}
+
+/// Requests of one session are served in order, so two SENDs get seqs in the order they came
+/// ([SYNC-5.4]); group commit batches across sessions.
+fn spawn_worker(
+    shared: Arc<Shared>,
+    ctx: SessionCtx,
+    replies: mpsc::UnboundedSender<(VarInt, Body)>,
+) -> mpsc::UnboundedSender<(VarInt, Body)> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(VarInt, Body)>();
+    let tracker = shared.tracker.clone();
+    tracker.spawn(async move {
+        while let Some((id, body)) = rx.recv().await {
+            let reply = handlers::handle(&shared, &ctx, body).await;
+            if replies.send((id, reply)).is_err() {
+                break;
+            }
+        }
+    });
+    tx
+}
+
+/// Authenticates the HELLO, applies the device policy and writes WELCOME ([SESSION-2.4]).
+async fn open(
+    shared: &Arc<Shared>,
+    conn: &mut ServerConnection,
+    id: VarInt,
+    hello: &pb::Hello,
+    mailbox: &Mailbox,
+) -> Option<SessionCtx> {
+    let identity = match auth::authenticate(shared, hello).await {
+        Ok(identity) => identity,
+        Err((code, reason)) => {
+            conn.reject(code, reason);
+            return None;
+        }
+    };
+    let negotiated = match conn.negotiate(hello) {
+        Ok(n) => n,
+        Err(reason) => {
+            conn.reject(close::HANDSHAKE_INVALID, reason);
+            return None;
+        }
+    };
+    let policy = shared
+        .apps
+        .get(&identity.app)
+        .map(|a| a.policy.clone())
+        .unwrap_or_default();
+    let now_ms = unix_now_ms();
+    let session = match shared
+        .hub
+        .register(&identity, &policy, mailbox.clone(), now_ms)
+    {
+        Ok(s) => s,
+        Err(Refused(reason)) => {
+            conn.reject(close::LOGIN_REFUSED, reason);
+            return None;
+        }
+    };
+    let head = match shared.store.stream_head(&identity.app, &identity.user) {
+        Ok(h) => h,
+        Err(e) => {
+            shared
+                .hub
+                .unregister(&identity.app, &identity.user, session, now_ms);
+            conn.reject(ErrorCode::INTERNAL_ERROR, format!("store: {e}"));
+            return None;
+        }
+    };
+    let (resume_token, resume_expires_at) = auth::resume_token(shared, &identity);
+    let welcome = pb::Welcome {
+        user_id: identity.user.clone(),
+        session_id: format!("{session:x}"),
+        server_time_ms: now_ms,
+        compression: compression_to_proto(negotiated.compression) as i32,
+        limits: Some(limits_to_proto(&shared.settings.session_config().limits)),
+        heartbeat_ms: u32::try_from(negotiated.heartbeat.as_millis()).unwrap_or(u32::MAX),
+        idle_timeout_ms: u32::try_from(negotiated.idle_timeout.as_millis()).unwrap_or(u32::MAX),
+        resume_token,
+        resume_expires_at,
+        head: Some(pb::Cursor {
+            epoch: head.epoch,
+            offset: head.last_offset,
+        }),
+        max_content_size: shared.settings.max_content_size,
+    };
+    conn.accept(Instant::now(), id, welcome, &negotiated);
+    tracing::debug!(app = %identity.app, user = %identity.user, device = %identity.device, "session open");
+    Some(SessionCtx {
+        client_frame: negotiated.client_limits.max_frame_size() as usize,
+        id: identity,
+        session,
+        mailbox: mailbox.clone(),
+    })
+}

@@ -1,0 +1,406 @@
+//! Serving requests of an open session (`spec/sync.md`, `spec/session.md` §7).
+
+use magpie_auth::validate_user_id;
+use magpie_session::{Body, RequestCode, pb, request_error};
+use magpie_store::{Delivered, EventKind, StoredMessage, Write, WriteResult};
+use prost::Message as _;
+use sha2::{Digest, Sha256};
+
+use crate::auth::Identity;
+use crate::hub::Mailbox;
+use crate::{Shared, unix_now_ms};
+
+/// The session a request comes from.
+pub(crate) struct SessionCtx {
+    pub(crate) id: Identity,
+    pub(crate) session: u64,
+    pub(crate) mailbox: Mailbox,
+    /// The client's `max_frame_size`, to size SYNC pages.
+    pub(crate) client_frame: usize,
+}
+
+fn err(code: RequestCode, message: impl Into<String>) -> Body {
+    request_error(code, message)
+}
+
+/// [SYNC-1.1]: `d:` + the smaller id + `:` + the larger.
+pub(crate) fn direct_conversation(a: &str, b: &str) -> String {
+    if a <= b {
+        format!("d:{a}:{b}")
+    } else {
+        format!("d:{b}:{a}")
+    }
+}
+
+/// The two users of a 1:1 conversation id, if it is one.
+fn parse_direct(conversation: &str) -> Option<(&str, &str)> {
+    let rest = conversation.strip_prefix("d:")?;
+    let (a, b) = rest.split_once(':')?;
+    (a <= b && !a.is_empty() && !b.is_empty()).then_some((a, b))
+}
+
+fn peer_of<'a>(conversation: &'a str, user: &str) -> &'a str {
+    match parse_direct(conversation) {
+        Some((a, b)) if a == user => b,
+        Some((a, _)) => a,
+        None => "",
+    }
+}
+
+/// A stored message as the proto for `reader` (its `peer` is the other user).
+pub(crate) fn to_proto(m: &StoredMessage, reader: &str) -> pb::Message {
+    pb::Message {
+        conversation_id: m.conversation.clone(),
+        seq: m.seq,
+        message_id: format!("{}/{}", m.conversation, m.seq),
+        sender: m.sender.clone(),
+        sender_device: m.sender_device.clone(),
+        client_msg_id: m.client_msg_id.clone(),
+        server_time_ms: m.time_ms,
+        class: i32::from(m.class),
+        content: if m.tombstone {
+            None
+        } else {
+            pb::Content::decode(m.content.clone()).ok()
+        },
+        tombstone: m.tombstone,
+        peer: peer_of(&m.conversation, reader).to_owned(),
+    }
+}
+
+fn to_event(d: Delivered, reader: &str) -> pb::Event {
+    let kind = match (d.kind, d.message) {
+        (EventKind::Message { .. }, Some(m)) => {
+            Some(pb::event::Kind::Message(to_proto(&m, reader)))
+        }
+        (EventKind::Message { conversation, seq }, None) => {
+            Some(pb::event::Kind::Message(pb::Message {
+                // Purged by retention after the event was written: a tombstone keeps the stream gap-free.
+                message_id: format!("{conversation}/{seq}"),
+                peer: peer_of(&conversation, reader).to_owned(),
+                conversation_id: conversation,
+                seq,
+                tombstone: true,
+                ..Default::default()
+            }))
+        }
+        (
+            EventKind::Read {
+                conversation,
+                seq,
+                device,
+            },
+            _,
+        ) => Some(pb::event::Kind::Read(pb::ReadMarker {
+            conversation_id: conversation,
+            seq,
+            device_id: device,
+        })),
+    };
+    pb::Event {
+        offset: d.offset,
+        kind,
+    }
+}
+
+/// Serves one request; the reply goes back on the session.
+pub(crate) async fn handle(shared: &Shared, ctx: &SessionCtx, body: Body) -> Body {
+    match body {
+        Body::Send(send) => handle_send(shared, ctx, send).await,
+        Body::Sync(sync) => handle_sync(shared, ctx, sync),
+        Body::History(h) => handle_history(shared, ctx, h),
+        Body::Read(r) => handle_read(shared, ctx, r).await,
+        Body::Watch(w) => handle_watch(shared, ctx, w),
+        Body::PresenceQuery(q) => handle_presence(shared, ctx, q),
+        other => err(
+            RequestCode::UNSUPPORTED,
+            format!("{:?} is not a request", other.frame_type()),
+        ),
+    }
+}
+
+async fn handle_send(shared: &Shared, ctx: &SessionCtx, send: pb::Send) -> Body {
+    let me = &ctx.id;
+    if let Err(e) = validate_user_id(&send.to) {
+        return err(RequestCode::INVALID_USER_ID, format!("recipient: {e}"));
+    }
+    if send.client_msg_id.is_empty() || send.client_msg_id.len() > 64 {
+        return err(
+            RequestCode::INVALID_CLIENT_MSG_ID,
+            "client_msg_id must be 1 to 64 bytes",
+        );
+    }
+    let content = send.content.clone().unwrap_or_default();
+    let encoded = content.encode_to_vec();
+    let max = shared.settings.max_content_size as usize;
+    if encoded.len() > max {
+        // [SYNC-6.2]
+        return err(
+            RequestCode::CONTENT_TOO_LARGE,
+            format!("content is {} bytes, the limit is {max}", encoded.len()),
+        );
+    }
+    let class = pb::MessageClass::try_from(send.class).unwrap_or(pb::MessageClass::Content);
+    let conversation = direct_conversation(&me.user, &send.to);
+    let now = unix_now_ms();
+    if matches!(
+        class,
+        pb::MessageClass::Transient | pb::MessageClass::Status
+    ) {
+        // [SYNC-6.1]: never stored; online devices only.
+        let live = pb::Message {
+            conversation_id: conversation.clone(),
+            sender: me.user.clone(),
+            sender_device: me.device.clone(),
+            client_msg_id: send.client_msg_id.clone(),
+            server_time_ms: now,
+            class: class as i32,
+            content: Some(content),
+            peer: me.user.clone(),
+            ..Default::default()
+        };
+        let push = pb::Push {
+            live: vec![live.clone()],
+            ..Default::default()
+        };
+        shared.hub.push_to_user(&me.app, &send.to, &push, None);
+        if class == pb::MessageClass::Transient && send.to != me.user {
+            let mut own = live;
+            own.peer.clone_from(&send.to);
+            let push = pb::Push {
+                live: vec![own],
+                ..Default::default()
+            };
+            shared
+                .hub
+                .push_to_user(&me.app, &me.user, &push, Some(ctx.session));
+        }
+        return Body::SendAck(pb::SendAck {
+            conversation_id: conversation,
+            server_time_ms: now,
+            ..Default::default()
+        });
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(send.to.as_bytes());
+    hasher.update([0, class as u8]);
+    hasher.update(&encoded);
+    let content_hash: [u8; 32] = hasher.finalize().into();
+    let message = StoredMessage {
+        conversation: conversation.clone(),
+        seq: 0,
+        sender: me.user.clone(),
+        sender_device: me.device.clone(),
+        client_msg_id: send.client_msg_id.clone(),
+        time_ms: now,
+        class: class as u8,
+        content: encoded.into(),
+        tombstone: false,
+    };
+    let write = Write::AppendMessage {
+        app: me.app.clone(),
+        message: message.clone(),
+        content_hash,
+        participants: vec![me.user.clone(), send.to.clone()],
+    };
+    // [SYNC-5.2]: the ack waits for the durable commit.
+    match shared.committer.submit(write).await {
+        Ok(WriteResult::Appended {
+            seq,
+            time_ms,
+            offsets,
+            duplicate,
+        }) => {
+            if !duplicate {
+                let stored = StoredMessage {
+                    seq,
+                    time_ms,
+                    ..message
+                };
+                for (user, offset) in &offsets {
+                    let event = pb::Event {
+                        offset: *offset,
+                        kind: Some(pb::event::Kind::Message(to_proto(&stored, user))),
+                    };
+                    let epoch = shared
+                        .store
+                        .stream_head(&me.app, user)
+                        .map(|h| h.epoch)
+                        .unwrap_or(0);
+                    let push = pb::Push {
+                        epoch,
+                        events: vec![event],
+                        ..Default::default()
+                    };
+                    shared.hub.push_to_user(&me.app, user, &push, None);
+                }
+            }
+            Body::SendAck(pb::SendAck {
+                message_id: format!("{conversation}/{seq}"),
+                conversation_id: conversation,
+                seq,
+                server_time_ms: time_ms,
+                duplicate,
+            })
+        }
+        Ok(WriteResult::ClientIdReused) => err(
+            RequestCode::CLIENT_MSG_ID_REUSED,
+            "this client_msg_id was used for a different message",
+        ),
+        Ok(other) => err(RequestCode::INTERNAL, format!("store answered {other:?}")),
+        Err(e) => err(RequestCode::INTERNAL, format!("not committed: {e}")),
+    }
+}
+
+fn handle_sync(shared: &Shared, ctx: &SessionCtx, sync: pb::Sync) -> Body {
+    let me = &ctx.id;
+    let head = match shared.store.stream_head(&me.app, &me.user) {
+        Ok(h) => h,
+        Err(e) => return err(RequestCode::INTERNAL, format!("store: {e}")),
+    };
+    let after = sync.after.unwrap_or_default();
+    // [SYNC-3.4]: a cursor from another epoch is reset, never read as a gap.
+    let reset = after.epoch != 0 && after.epoch != head.epoch;
+    let from = if reset { 0 } else { after.offset };
+    let cap = shared.settings.sync_page as usize;
+    let limit = if sync.limit == 0 {
+        cap
+    } else {
+        (sync.limit as usize).min(cap)
+    };
+    let delivered = match shared.store.read_events(&me.app, &me.user, from, limit) {
+        Ok(d) => d,
+        Err(e) => return err(RequestCode::INTERNAL, format!("store: {e}")),
+    };
+    // Keep the page inside the client's frame limit, with room for the envelope.
+    let budget = ctx.client_frame.saturating_sub(1024);
+    let mut used = 0;
+    let mut events = Vec::with_capacity(delivered.len());
+    for d in delivered {
+        let event = to_event(d, &me.user);
+        used += event.encoded_len() + 8;
+        if used > budget && !events.is_empty() {
+            break;
+        }
+        events.push(event);
+    }
+    Body::SyncReply(pb::SyncReply {
+        epoch: head.epoch,
+        events,
+        head: head.last_offset,
+        reset,
+    })
+}
+
+fn member_of(conversation: &str, user: &str) -> bool {
+    parse_direct(conversation).is_some_and(|(a, b)| a == user || b == user)
+}
+
+fn handle_history(shared: &Shared, ctx: &SessionCtx, h: pb::History) -> Body {
+    let me = &ctx.id;
+    if !member_of(&h.conversation_id, &me.user) {
+        return err(
+            RequestCode::UNKNOWN_CONVERSATION,
+            format!("{:?} is not a conversation of yours", h.conversation_id),
+        );
+    }
+    let limit = if h.limit == 0 { 50 } else { h.limit.min(100) } as usize;
+    let info = shared.store.conversation(&me.app, &h.conversation_id);
+    let page = shared
+        .store
+        .history(&me.app, &h.conversation_id, h.from_seq, h.backward, limit);
+    match (info, page) {
+        (Ok(info), Ok(page)) => Body::HistoryReply(pb::HistoryReply {
+            messages: page.iter().map(|m| to_proto(m, &me.user)).collect(),
+            visible_from: info.visible_from,
+            last_seq: info.last_seq,
+        }),
+        (Err(e), _) | (_, Err(e)) => err(RequestCode::INTERNAL, format!("store: {e}")),
+    }
+}
+
+async fn handle_read(shared: &Shared, ctx: &SessionCtx, r: pb::Read) -> Body {
+    let me = &ctx.id;
+    if !member_of(&r.conversation_id, &me.user) {
+        return err(
+            RequestCode::UNKNOWN_CONVERSATION,
+            format!("{:?} is not a conversation of yours", r.conversation_id),
+        );
+    }
+    let write = Write::SetRead {
+        app: me.app.clone(),
+        user: me.user.clone(),
+        device: me.device.clone(),
+        conversation: r.conversation_id.clone(),
+        seq: r.seq,
+    };
+    match shared.committer.submit(write).await {
+        Ok(WriteResult::ReadSet {
+            seq,
+            offset: Some(offset),
+        }) => {
+            // [SYNC-7.1]: the user's other devices learn it through the stream.
+            let epoch = shared
+                .store
+                .stream_head(&me.app, &me.user)
+                .map(|h| h.epoch)
+                .unwrap_or(0);
+            let event = pb::Event {
+                offset,
+                kind: Some(pb::event::Kind::Read(pb::ReadMarker {
+                    conversation_id: r.conversation_id,
+                    seq,
+                    device_id: me.device.clone(),
+                })),
+            };
+            shared.hub.push_to_user(
+                &me.app,
+                &me.user,
+                &pb::Push {
+                    epoch,
+                    events: vec![event],
+                    ..Default::default()
+                },
+                None,
+            );
+            Body::Ok(pb::Ok {})
+        }
+        Ok(WriteResult::ReadSet { offset: None, .. }) => Body::Ok(pb::Ok {}),
+        Ok(other) => err(RequestCode::INTERNAL, format!("store answered {other:?}")),
+        Err(e) => err(RequestCode::INTERNAL, format!("not committed: {e}")),
+    }
+}
+
+/// The first invalid user id, as a message.
+fn check_users(users: &[String]) -> Result<(), String> {
+    for u in users {
+        validate_user_id(u).map_err(|e| format!("{u:?}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn handle_watch(shared: &Shared, ctx: &SessionCtx, w: pb::Watch) -> Body {
+    if let Err(e) = check_users(&w.users) {
+        return err(RequestCode::INVALID_USER_ID, e);
+    }
+    let max = shared.settings.max_watched;
+    if !w.unwatch && shared.hub.watched_count(ctx.session) + w.users.len() > max {
+        return err(
+            RequestCode::TOO_MANY_WATCHED,
+            format!("a session may watch at most {max} users"),
+        );
+    }
+    shared
+        .hub
+        .watch(&ctx.id.app, ctx.session, &ctx.mailbox, &w.users, w.unwatch);
+    Body::Ok(pb::Ok {})
+}
+
+fn handle_presence(shared: &Shared, ctx: &SessionCtx, q: pb::PresenceQuery) -> Body {
+    if let Err(e) = check_users(&q.users) {
+        return err(RequestCode::INVALID_USER_ID, e);
+    }
+    Body::PresenceReply(pb::PresenceReply {
+        statuses: shared.hub.presence(&ctx.id.app, &q.users),
+    })
+}
