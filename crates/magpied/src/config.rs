@@ -82,6 +82,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// WebSocket listen address (default none; B1).
     pub ws_listen: Option<SocketAddr>,
+    /// Admin HTTP API listen address (default none; [AUTH-6]).
+    pub admin_listen: Option<SocketAddr>,
     /// Data directory (default ./magpie-data).
     pub data_dir: PathBuf,
     /// Apps served.
@@ -119,6 +121,7 @@ impl Default for Settings {
         Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
             ws_listen: None,
+            admin_listen: None,
             data_dir: PathBuf::from("magpie-data"),
             apps: Vec::new(),
             durability: DurabilityMode::Immediate,

@@ -248,6 +248,16 @@ impl Hub {
             .collect()
     }
 
+    /// Closes every session of one user (revocation, [AUTH-3.4]).
+    pub(crate) fn close_user(&self, app: &str, user: &str, code: ErrorCode, reason: &str) {
+        let inner = self.lock();
+        if let Some(list) = inner.sessions.get(&(app.to_owned(), user.to_owned())) {
+            for e in list {
+                e.mailbox.close(code, reason.to_owned());
+            }
+        }
+    }
+
     /// Number of open sessions.
     pub(crate) fn session_count(&self) -> usize {
         self.lock().sessions.values().map(Vec::len).sum()

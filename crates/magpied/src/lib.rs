@@ -5,6 +5,7 @@
 //! The protocol lives in the sans-IO `magpie-session` crate; this crate is the driver: sockets,
 //! the store, the registry of who is online, and the request handlers.
 
+mod admin;
 mod auth;
 pub mod config;
 mod conn;
@@ -23,6 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::task::TaskTracker;
 
+pub use admin::signature as admin_signature;
 pub use config::{AppConfig, DevicePolicy, DurabilityMode, OverflowRule, Settings};
 
 use crate::conn::Transport;
@@ -95,6 +97,7 @@ pub struct Server {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
     ws_addr: Option<SocketAddr>,
+    admin_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -156,6 +159,15 @@ impl Server {
             None => None,
         };
         let ws_addr = ws_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let admin_listener = match settings.admin_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Listen { addr, source })?,
+            ),
+            None => None,
+        };
+        let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
         let verify_policy = VerifyPolicy {
             clock_skew: settings.clock_skew_secs,
             max_ttl: Some(settings.max_token_ttl_secs),
@@ -181,12 +193,25 @@ impl Server {
         if let Some(l) = ws_listener {
             tasks.spawn(accept_loop(shared.clone(), l, stopped.clone(), true));
         }
+        if let Some(l) = admin_listener {
+            let app = admin::router(shared.clone());
+            let mut stopped = stopped.clone();
+            tasks.spawn(async move {
+                let serve = axum::serve(l, app).with_graceful_shutdown(async move {
+                    let _ = stopped.changed().await;
+                });
+                if let Err(e) = serve.await {
+                    tracing::warn!("admin API stopped: {e}");
+                }
+            });
+        }
         tasks.spawn(retention_loop(shared.clone(), stopped));
         tracing::info!(%local_addr, ?ws_addr, "magpied listening");
         Ok(Server {
             shared,
             local_addr,
             ws_addr,
+            admin_addr,
             stop,
             tasks,
         })
@@ -200,6 +225,11 @@ impl Server {
     /// The WebSocket address, if enabled.
     pub fn ws_addr(&self) -> Option<SocketAddr> {
         self.ws_addr
+    }
+
+    /// The admin API address, if enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// Open sessions now.

@@ -22,6 +22,9 @@ struct Args {
     /// WebSocket listen address (same frames in binary messages).
     #[arg(long)]
     ws_listen: Option<SocketAddr>,
+    /// Admin HTTP API listen address (token revocation).
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
     /// Data directory [default: ./magpie-data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -89,6 +92,9 @@ async fn main() -> ExitCode {
     if args.ws_listen.is_some() {
         settings.ws_listen = args.ws_listen;
     }
+    if args.admin_listen.is_some() {
+        settings.admin_listen = args.admin_listen;
+    }
     if let Some(d) = args.data_dir {
         settings.data_dir = d;
     }
@@ -140,6 +146,9 @@ async fn main() -> ExitCode {
         }
     };
     println!("magpied listening on {}", server.local_addr());
+    if let Some(admin) = server.admin_addr() {
+        println!("magpied admin API on http://{admin}");
+    }
     if let Some(ws) = server.ws_addr() {
         println!("magpied websocket on ws://{ws}");
     }

@@ -52,8 +52,15 @@ pub async fn start_server(dir: &std::path::Path) -> magpied::Server {
 }
 
 pub async fn start_server_on(dir: &std::path::Path, listen: SocketAddr) -> magpied::Server {
-    let settings = magpied::Settings {
-        listen,
+    start_with(dir, |s| s.listen = listen).await
+}
+
+pub async fn start_with(
+    dir: &std::path::Path,
+    tweak: impl FnOnce(&mut magpied::Settings),
+) -> magpied::Server {
+    let mut settings = magpied::Settings {
+        listen: "127.0.0.1:0".parse().expect("addr"),
         data_dir: dir.to_path_buf(),
         apps: vec![magpied::AppConfig {
             id: APP.into(),
@@ -62,6 +69,7 @@ pub async fn start_server_on(dir: &std::path::Path, listen: SocketAddr) -> magpi
         }],
         ..magpied::Settings::default()
     };
+    tweak(&mut settings);
     magpied::Server::start(settings)
         .await
         .expect("server starts")
