@@ -1,0 +1,205 @@
+//! The JSON-line views the CLI prints: one object per event or ack, serde-friendly.
+
+use magpie_client::{Event, pb};
+use serde::Serialize;
+
+/// One line of `magpie listen`.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct EventView {
+    #[serde(rename = "type")]
+    pub(crate) kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) offset: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) conversation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) sender: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) sender_device: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) peer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) client_msg_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tombstone: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) server_time_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) device_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) online: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) platform: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) at_ms: Option<u64>,
+}
+
+/// The SEND_ACK line of `magpie send`.
+#[derive(Debug, Serialize)]
+pub(crate) struct AckView<'a> {
+    pub(crate) conversation_id: &'a str,
+    pub(crate) seq: u64,
+    pub(crate) message_id: &'a str,
+    pub(crate) duplicate: bool,
+    pub(crate) server_time_ms: u64,
+    pub(crate) client_msg_id: &'a str,
+}
+
+/// The lowercase class name.
+pub(crate) fn class_name(class: i32) -> &'static str {
+    match pb::MessageClass::try_from(class) {
+        Ok(pb::MessageClass::Content) => "content",
+        Ok(pb::MessageClass::Notification) => "notification",
+        Ok(pb::MessageClass::Command) => "command",
+        Ok(pb::MessageClass::Transient) => "transient",
+        Ok(pb::MessageClass::Status) => "status",
+        Err(_) => "unknown",
+    }
+}
+
+fn platform_name(platform: i32) -> &'static str {
+    magpie_client::Platform::from_proto_i32(platform).map_or("unspecified", |p| p.as_str())
+}
+
+fn media(kind: &str, m: &pb::Media) -> String {
+    let mut s = format!("{kind} {}", m.url);
+    if !m.mime.is_empty() {
+        s.push_str(&format!(" ({}", m.mime));
+        if m.size > 0 {
+            s.push_str(&format!(", {} bytes", m.size));
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// The text of a text message, or a one-line summary of other content.
+pub(crate) fn content_summary(content: Option<&pb::Content>) -> (Option<String>, Option<String>) {
+    use pb::content::Kind;
+    match content.and_then(|c| c.kind.as_ref()) {
+        Some(Kind::Text(t)) => (Some(t.text.clone()), None),
+        Some(Kind::Image(m)) => (None, Some(media("image", m))),
+        Some(Kind::Voice(m)) => (None, Some(media("voice", m))),
+        Some(Kind::Video(m)) => (None, Some(media("video", m))),
+        Some(Kind::File(m)) => (None, Some(media("file", m))),
+        Some(Kind::Location(l)) => (
+            None,
+            Some(format!(
+                "location {},{} {}",
+                l.latitude, l.longitude, l.title
+            )),
+        ),
+        Some(Kind::Custom(c)) => (
+            None,
+            Some(format!("custom {} ({} bytes)", c.r#type, c.data.len())),
+        ),
+        None => (None, None),
+    }
+}
+
+fn message_view(kind: &'static str, offset: Option<u64>, m: &pb::Message) -> EventView {
+    let (text, content) = content_summary(m.content.as_ref());
+    EventView {
+        kind,
+        offset,
+        conversation_id: Some(m.conversation_id.clone()),
+        seq: Some(m.seq),
+        message_id: (!m.message_id.is_empty()).then(|| m.message_id.clone()),
+        sender: Some(m.sender.clone()),
+        sender_device: Some(m.sender_device.clone()),
+        peer: (!m.peer.is_empty()).then(|| m.peer.clone()),
+        client_msg_id: Some(m.client_msg_id.clone()),
+        class: Some(class_name(m.class)),
+        text,
+        content,
+        tombstone: m.tombstone.then_some(true),
+        server_time_ms: Some(m.server_time_ms),
+        ..EventView::default()
+    }
+}
+
+/// The view of an event the CLI prints; `None` for connection events (logged instead).
+pub(crate) fn event_view(event: &Event) -> Option<EventView> {
+    Some(match event {
+        Event::Message(m) => message_view("message", Some(m.offset), m),
+        Event::Live(m) => message_view("live", None, m),
+        Event::Read(r) => EventView {
+            kind: "read",
+            offset: Some(r.offset),
+            conversation_id: Some(r.conversation_id.clone()),
+            seq: Some(r.seq),
+            device_id: Some(r.device_id.clone()),
+            ..EventView::default()
+        },
+        Event::Presence(p) => EventView {
+            kind: "presence",
+            user_id: Some(p.user_id.clone()),
+            online: Some(p.online),
+            platform: Some(platform_name(p.platform)),
+            at_ms: Some(p.at_ms),
+            ..EventView::default()
+        },
+        Event::Reset => EventView {
+            kind: "reset",
+            ..EventView::default()
+        },
+        Event::Connected { .. } | Event::Disconnected { .. } => return None,
+    })
+}
+
+/// `HH:MM:SS` (UTC) of a time in milliseconds since the Unix epoch.
+pub(crate) fn clock(ms: u64) -> String {
+    let secs = ms / 1000;
+    format!(
+        "{:02}:{:02}:{:02}",
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use magpie_client::Stored;
+
+    #[test]
+    fn message_line() {
+        let event = Event::Message(Stored {
+            offset: 4,
+            item: pb::Message {
+                conversation_id: "d:alice:bob".into(),
+                seq: 2,
+                message_id: "d:alice:bob/2".into(),
+                sender: "alice".into(),
+                sender_device: "phone".into(),
+                client_msg_id: "c1".into(),
+                server_time_ms: 1000,
+                content: Some(magpie_client::text("hi")),
+                ..Default::default()
+            },
+        });
+        let line = serde_json::to_string(&event_view(&event).expect("printed")).expect("json");
+        assert_eq!(
+            line,
+            r#"{"type":"message","offset":4,"conversation_id":"d:alice:bob","seq":2,"message_id":"d:alice:bob/2","sender":"alice","sender_device":"phone","client_msg_id":"c1","class":"content","text":"hi","server_time_ms":1000}"#
+        );
+    }
+
+    #[test]
+    fn clock_is_utc() {
+        assert_eq!(clock(1_767_225_600_000 + 3_723_000), "01:02:03");
+    }
+}
