@@ -27,7 +27,8 @@ impl Deflater {
         }
     }
 
-    /// Compresses `input` into `out` (cleared first).
+    /// Compresses `input` into `out` (cleared first): one complete stream, or in takeover mode
+    /// the next sync-flushed piece of the connection's stream without its `00 00 FF FF` tail.
     pub(crate) fn compress(
         &mut self,
         input: &[u8],
@@ -35,48 +36,56 @@ impl Deflater {
         ty: FrameType,
     ) -> Result<(), Error> {
         out.clear();
+        let failed = |_| Error::InvalidPacket {
+            ty,
+            reason: "compressor failed",
+        };
         if !self.takeover {
             self.inner.reset();
+            let start = self.inner.total_in();
+            loop {
+                reserve(out, input.len());
+                let consumed = self.consumed_since(start, input.len());
+                let status = self
+                    .inner
+                    .compress_vec(&input[consumed..], out, FlushCompress::Finish)
+                    .map_err(failed)?;
+                if status == Status::StreamEnd {
+                    return Ok(());
+                }
+            }
         }
-        let flush = if self.takeover {
-            FlushCompress::Sync
-        } else {
-            FlushCompress::Finish
-        };
+        // Takeover: one sync-flush call with room for DEFLATE's worst case. miniz_oxide only
+        // completes a sync flush (the empty stored block ending `00 00 FF FF`) in the call that
+        // still has room for it: a flush that had to pause for output space resumes in a later
+        // call *without* its trailing block, and the remainder would then lead the next frame's
+        // body (found by the roundtrip fuzz target; pinned in fuzz/tests/known_bugs.rs).
         let start = self.inner.total_in();
-        loop {
-            // Keep spare room so a finished flush is recognisable (output stopped short of full).
-            if out.capacity() - out.len() < 64 {
-                out.reserve(input.len() / 2 + 128);
-            }
-            let consumed = usize::try_from(self.inner.total_in() - start).unwrap_or(input.len());
-            let status = self
-                .inner
-                .compress_vec(input.get(consumed..).unwrap_or_default(), out, flush)
-                .map_err(|_| Error::InvalidPacket {
-                    ty,
-                    reason: "compressor failed",
-                })?;
-            let consumed = usize::try_from(self.inner.total_in() - start).unwrap_or(input.len());
-            let done = match status {
-                Status::StreamEnd => true,
-                _ => self.takeover && consumed == input.len() && out.len() < out.capacity(),
-            };
-            if done {
-                break;
-            }
+        out.reserve(input.len() + input.len() / 4 + 1024);
+        self.inner
+            .compress_vec(input, out, FlushCompress::Sync)
+            .map_err(failed)?;
+        if self.consumed_since(start, input.len()) == input.len() && out.ends_with(&SYNC_TAIL) {
+            out.truncate(out.len() - SYNC_TAIL.len());
+            Ok(())
+        } else {
+            // The stream is now out of step with the peer's: the encoder refuses to go on.
+            Err(Error::InvalidPacket {
+                ty,
+                reason: "compressor did not complete its sync flush",
+            })
         }
-        if self.takeover {
-            if out.ends_with(&SYNC_TAIL) {
-                out.truncate(out.len() - SYNC_TAIL.len());
-            } else {
-                return Err(Error::InvalidPacket {
-                    ty,
-                    reason: "compressor did not end with a sync flush",
-                });
-            }
-        }
-        Ok(())
+    }
+
+    fn consumed_since(&self, start: u64, len: usize) -> usize {
+        usize::try_from(self.inner.total_in() - start).map_or(len, |n| n.min(len))
+    }
+}
+
+/// Makes sure `out` has spare room for the compressor to write into.
+fn reserve(out: &mut Vec<u8>, hint: usize) {
+    if out.capacity() - out.len() < 64 {
+        out.reserve(hint / 2 + 128);
     }
 }
 

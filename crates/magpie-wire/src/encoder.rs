@@ -27,6 +27,9 @@ pub struct Encoder {
     /// Container bodies that are about to be compressed.
     scratch: BytesMut,
     compressed: Vec<u8>,
+    /// A takeover compressor failed: its stream no longer matches the peer's window, so nothing
+    /// more may be sent ([WIRE-7.3]).
+    broken: bool,
 }
 
 impl Encoder {
@@ -38,6 +41,7 @@ impl Encoder {
             deflater: None,
             scratch: BytesMut::new(),
             compressed: Vec::new(),
+            broken: false,
         }
     }
 
@@ -70,12 +74,8 @@ impl Encoder {
         let frame = limits.max_frame_size() as usize;
         match self.config.compression {
             Compression::None => frame,
-            Compression::Deflate => frame.min(limits.max_decompressed_size() as usize),
-            // A takeover stream must send what it compressed ([WIRE-7.3]), so leave room for
-            // DEFLATE's worst-case growth on incompressible data (5 bytes per 64 KiB stored
-            // block, plus the flush).
-            Compression::DeflateTakeover => {
-                (frame - frame / 8192 - 64).min(limits.max_decompressed_size() as usize)
+            Compression::Deflate | Compression::DeflateTakeover => {
+                frame.min(limits.max_decompressed_size() as usize)
             }
         }
     }
@@ -107,6 +107,12 @@ impl Encoder {
 
     /// Writes every queued packet to `dst`.
     pub fn flush(&mut self, dst: &mut BytesMut) -> Result<(), Error> {
+        if self.broken {
+            return Err(Error::InvalidPacket {
+                ty: FrameType::CONTAINER,
+                reason: "the compression stream failed earlier",
+            });
+        }
         let cap = usize::from(self.config.peer_limits.max_container_packets());
         let budget = self.max_body();
         while let Some(first) = self.queue.pop_front() {
@@ -140,9 +146,25 @@ impl Encoder {
     }
 
     fn should_compress(&self, ty: FrameType, len: usize) -> bool {
-        self.config.compression != Compression::None
-            && ty.range() == TypeRange::Core // [WIRE-5.4]
-            && len >= self.config.compression_threshold
+        let takeover_fits = || {
+            // A takeover stream must send what it compressed ([WIRE-7.3]), so only bodies whose
+            // worst-case DEFLATE growth still fits the peer's frame limit are compressed: 9 bits
+            // per literal in a fixed-Huffman block bounds it by len/8, plus block headers and the
+            // flush. Larger bodies go uncompressed, which never touches the stream.
+            let worst = len + len / 4 + 256;
+            worst <= self.config.peer_limits.max_frame_size() as usize
+        };
+        match self.config.compression {
+            Compression::None => false,
+            Compression::Deflate => {
+                ty.range() == TypeRange::Core && len >= self.config.compression_threshold
+            }
+            Compression::DeflateTakeover => {
+                ty.range() == TypeRange::Core // [WIRE-5.4]
+                    && len >= self.config.compression_threshold
+                    && takeover_fits()
+            }
+        }
     }
 
     /// Compresses `body` into `self.compressed`; `true` if the result is to be sent ([WIRE-7.4]).
@@ -152,7 +174,10 @@ impl Encoder {
         let deflater = self
             .deflater
             .get_or_insert_with(|| Deflater::new(level, takeover));
-        deflater.compress(body, &mut self.compressed, ty)?;
+        if let Err(e) = deflater.compress(body, &mut self.compressed, ty) {
+            self.broken = takeover;
+            return Err(e);
+        }
         // In takeover mode the peer's window must see every compressed body ([WIRE-7.3]).
         Ok(takeover || self.compressed.len() < body.len())
     }
