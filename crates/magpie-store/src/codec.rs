@@ -1,9 +1,16 @@
 //! Keys and record encodings.
 //!
-//! A key is a sequence of string components, each a big-endian `u16` length and the bytes, and
-//! optionally a big-endian `u64` at the end. The length prefixes make every component sequence a
-//! prefix of exactly its own keys, so `(app, conversation)` ranges never run into a conversation
-//! whose id merely starts the same; the big-endian number sorts numerically.
+//! A key is a 4-byte hash of its string components, the components, each a big-endian `u16`
+//! length and the bytes, and optionally a big-endian `u64` at the end. The length prefixes make
+//! every component sequence a prefix of exactly its own keys, so `(app, conversation)` ranges
+//! never run into a conversation whose id merely starts the same; the big-endian number sorts
+//! numerically, so a conversation's messages and a stream's events are contiguous and in order.
+//!
+//! The hash comes first for speed: the engine's memtable compares keys by a 4-byte inline prefix
+//! before it follows a pointer to the rest, and without the hash every key would start with the
+//! same app id, so every comparison would miss the cache. Nothing ranges across groups, so the
+//! order the hash gives them does not matter. The hash is FNV-1a (32 bits) of the encoded
+//! components; it is part of the on-disk format.
 //!
 //! Values start with a format byte ([`FORMAT`]) so that a later layout can live beside this one.
 //! Every decoder checks lengths and UTF-8 and returns [`StoreError::Corrupt`] instead of panicking.
@@ -18,16 +25,30 @@ pub(crate) const FORMAT: u8 = 1;
 /// The longest id (app, user, device, conversation, client message id, nonce) the store accepts.
 pub const MAX_ID_LEN: usize = 1024;
 
+/// Bytes of the hash at the start of every key.
+pub(crate) const KEY_HASH_LEN: usize = 4;
+
 /// Builds a key from string components and an optional trailing number.
 pub(crate) fn key(parts: &[&str], n: Option<u64>) -> Vec<u8> {
-    let mut k = Vec::with_capacity(parts.iter().map(|p| p.len() + 2).sum::<usize>() + 8);
+    let mut k =
+        Vec::with_capacity(KEY_HASH_LEN + parts.iter().map(|p| p.len() + 2).sum::<usize>() + 8);
+    k.extend_from_slice(&[0; KEY_HASH_LEN]);
     for p in parts {
         put_str(&mut k, p);
     }
+    let hash = fnv1a(&k[KEY_HASH_LEN..]);
+    k[..KEY_HASH_LEN].copy_from_slice(&hash.to_be_bytes());
     if let Some(n) = n {
         k.extend_from_slice(&n.to_be_bytes());
     }
     k
+}
+
+/// 32-bit FNV-1a.
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |h: u32, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -56,9 +77,11 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A reader over a key itself.
-    pub(crate) fn of_key(key: &'a [u8], what: &'static str) -> Self {
-        Self::new(key, what, key)
+    /// A reader over a key's components (after its hash).
+    pub(crate) fn of_key(key: &'a [u8], what: &'static str) -> Result<Self, StoreError> {
+        let mut r = Self::new(key, what, key);
+        r.take(KEY_HASH_LEN)?;
+        Ok(r)
     }
 
     fn err(&self, detail: impl Into<String>) -> StoreError {
@@ -330,7 +353,14 @@ mod tests {
         assert!(!b.starts_with(&key(&["demo", "ab"], None)));
         assert!(key(&["demo", "ab"], Some(1)) < a);
         assert!(key(&["demo", "ab"], Some(255)) < key(&["demo", "ab"], Some(256)));
-        let mut r = Reader::of_key(&a, "key");
+        assert_eq!(
+            a[..4],
+            key(&["demo", "ab"], Some(7))[..4],
+            "same group, same hash"
+        );
+        assert_ne!(a[..4], key(&["demo", "abc"], Some(2))[..4]);
+        assert_eq!(fnv1a(b"a"), 0xe40c_292c);
+        let mut r = Reader::of_key(&a, "key").unwrap();
         assert_eq!(r.str().unwrap(), "demo");
         assert_eq!(r.str().unwrap(), "ab");
         assert_eq!(r.u64().unwrap(), 2);

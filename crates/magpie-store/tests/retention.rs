@@ -196,3 +196,39 @@ fn retention_survives_a_reopen() {
     );
     assert_eq!(store.read_events(APP, "b", 0, 10).unwrap().len(), 2);
 }
+
+#[test]
+fn dropping_every_message_and_event_never_moves_a_head_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let epoch = {
+        let store = open(dir.path());
+        let batch: Vec<Write> = (1..=3u64)
+            .map(|i| append_at("g:old", "a", &format!("m{i}"), i * 1000, &["a", "z"]))
+            .collect();
+        store.commit(&batch).unwrap();
+        // Everything is older than 10_000 - 1_000 ms: the conversation and z's stream empty out.
+        let stats = store.apply_retention(10_000, 1_000, 0).unwrap();
+        assert_eq!((stats.messages, stats.events), (3, 6));
+        assert!(store.read_events(APP, "z", 0, 10).unwrap().is_empty());
+        assert_eq!(store.stream_head(APP, "z").unwrap().last_offset, 3);
+        store.stream_head(APP, "z").unwrap().epoch
+    };
+    // After a reopen the heads come from disk, not from the writer's cache.
+    let store = open(dir.path());
+    let info = store.conversation(APP, "g:old").unwrap();
+    assert_eq!((info.last_seq, info.visible_from), (3, 4));
+    assert!(store.history(APP, "g:old", 0, true, 10).unwrap().is_empty());
+    let z = store.stream_head(APP, "z").unwrap();
+    assert_eq!((z.epoch, z.last_offset), (epoch, 3));
+    let r = store
+        .commit(&[append("g:old", "a", "m4", "again", &["a", "z"])])
+        .unwrap();
+    let WriteResult::Appended { seq, offsets, .. } = &r[0] else {
+        panic!("{r:?}")
+    };
+    assert_eq!(*seq, 4);
+    assert_eq!(offsets, &[("a".to_string(), 4), ("z".to_string(), 4)]);
+    let z_events = store.read_events(APP, "z", 0, 10).unwrap();
+    assert_eq!(z_events.len(), 1);
+    assert_eq!(z_events[0].offset, 4);
+}

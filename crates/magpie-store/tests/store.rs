@@ -435,15 +435,18 @@ fn a_corrupt_record_is_an_error_not_a_panic() {
             db.keyspace(name, fjall::KeyspaceCreateOptions::default)
                 .unwrap()
         };
-        let conversation_key = b"\x00\x04demo\x00\x05u:a:b".to_vec();
-        ks("conversations")
-            .insert(conversation_key, b"\x01\x00\x00".to_vec())
-            .unwrap();
-        let mut event_key = b"\x00\x04demo\x00\x01b".to_vec();
-        event_key.extend_from_slice(&1u64.to_be_bytes());
-        ks("events")
-            .insert(event_key, b"\x01\x09".to_vec())
-            .unwrap();
+        // Keys are the store's business: overwrite every value of the two keyspaces.
+        for (name, garbage) in [
+            ("conversations", &b"\x01\x00\x00"[..]),
+            ("events", &b"\x01\x09"[..]),
+        ] {
+            let ks = ks(name);
+            let keys: Vec<_> = ks.inner().iter().map(|g| g.key().unwrap()).collect();
+            assert!(!keys.is_empty(), "{name}");
+            for k in keys {
+                ks.insert(k, garbage.to_vec()).unwrap();
+            }
+        }
         db.persist(fjall::PersistMode::SyncAll).unwrap();
     }
     let store = open(dir.path());

@@ -1,24 +1,29 @@
 //! The fjall-backed [`Store`].
 //!
 //! One fjall database (a single-writer transactional LSM tree with one journal) holds a keyspace
-//! per kind of record. Keys are built by [`crate::codec::key`]:
+//! per kind of record. Keys are built by [`crate::codec::key`] (a hash, then the components):
 //!
 //! | keyspace | key | value |
 //! |---|---|---|
 //! | `messages` | app, conversation, seq | message record |
-//! | `conversations` | app, conversation | last_seq, visible_from |
+//! | `conversations` | app, conversation | last_seq, visible_from (\*) |
 //! | `dedup` | app, sender, client_msg_id | seq, time, content hash, offsets |
-//! | `streams` | app, user | epoch, last_offset |
+//! | `streams` | app, user | epoch, last_offset (\*) |
 //! | `events` | app, user, offset | event record |
 //! | `reads` | app, user, conversation | read seq |
 //! | `nonces` | app, nonce | expires_at |
 //! | `revocations` | app, user | revoked-before time |
+//!
+//! (\*) Written when the conversation or stream starts and when retention changes it, not on
+//! every append: the last seq and the last offset are the larger of the record's and the newest
+//! key's (see the `heads` module).
 //!
 //! Writes run in fjall's single-writer transactions, which read their own writes, so one group
 //! commit can append several messages to the same conversation or stream. A transaction's journal
 //! entry is written and (with [`Durability::Immediate`]) fsynced before its changes become visible
 //! to readers, so a reader never sees data that is not yet durable. Reads use snapshots.
 
+mod heads;
 mod retention;
 mod write;
 
@@ -63,6 +68,8 @@ pub struct FjallStore {
     ks: Keyspaces,
     persist: PersistMode,
     flusher: Mutex<Option<Flusher>>,
+    /// The heads the writer committed; held for every write transaction.
+    writer: Mutex<heads::HeadCache>,
     /// Serializes retention passes.
     retention: Mutex<()>,
     commits: AtomicU64,
@@ -124,6 +131,7 @@ impl FjallStore {
             ks,
             persist,
             flusher: Mutex::new(flusher),
+            writer: Mutex::new(heads::HeadCache::default()),
             retention: Mutex::new(()),
             commits: AtomicU64::new(0),
         })
@@ -137,6 +145,14 @@ impl FjallStore {
     /// A write transaction with the configured durability.
     fn write_tx(&self) -> fjall::SingleWriterWriteTx<'_> {
         self.db.write_tx().durability(Some(self.persist))
+    }
+
+    /// The writer's head cache. A panic in a writer cannot leave it wrong (changes enter it only
+    /// after their commit), so a poisoned lock is taken over.
+    fn writer(&self) -> std::sync::MutexGuard<'_, heads::HeadCache> {
+        self.writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -157,6 +173,10 @@ impl Drop for FjallStore {
 }
 
 /// A conversation's info as `r` sees it (the default for an unknown conversation).
+///
+/// The `conversations` record is written when the conversation starts and when retention moves
+/// `visible_from`, not on every append: the last seq is the larger of the record's and the
+/// newest message key's.
 fn conversation_in(
     r: &impl Readable,
     ks: &Keyspaces,
@@ -164,15 +184,68 @@ fn conversation_in(
     conversation: &str,
 ) -> Result<ConversationInfo, StoreError> {
     let k = key(&[app, conversation], None);
-    Ok(
-        match get_u64s::<2>(r, &ks.conversations, "conversation", &k)? {
-            Some([last_seq, visible_from]) => ConversationInfo {
-                last_seq,
-                visible_from,
-            },
-            None => ConversationInfo::default(),
+    let mut info = match get_u64s::<2>(r, &ks.conversations, "conversation", &k)? {
+        Some([last_seq, visible_from]) => ConversationInfo {
+            last_seq,
+            visible_from,
         },
-    )
+        None => ConversationInfo::default(),
+    };
+    let newest = last_number_in(r, &ks.messages, "message", app, conversation)?;
+    info.last_seq = info.last_seq.max(newest.unwrap_or(0));
+    Ok(info)
+}
+
+/// A conversation's `visible_from` as `r` sees it (1 for an unknown conversation).
+fn visible_from_in(
+    r: &impl Readable,
+    ks: &Keyspaces,
+    app: &str,
+    conversation: &str,
+) -> Result<u64, StoreError> {
+    let k = key(&[app, conversation], None);
+    Ok(get_u64s::<2>(r, &ks.conversations, "conversation", &k)?.map_or(1, |[_, vf]| vf))
+}
+
+/// A user's stream head as `r` sees it, `None` if the stream does not exist.
+///
+/// Like conversations, the `streams` record is written when the stream is created and when
+/// retention drops events, and the last offset is the larger of the record's and the newest
+/// event key's.
+fn stream_in(
+    r: &impl Readable,
+    ks: &Keyspaces,
+    app: &str,
+    user: &str,
+) -> Result<Option<StreamHead>, StoreError> {
+    let k = key(&[app, user], None);
+    let Some([epoch, last_offset]) = get_u64s::<2>(r, &ks.streams, "stream head", &k)? else {
+        return Ok(None);
+    };
+    let newest = last_number_in(r, &ks.events, "event", app, user)?;
+    Ok(Some(StreamHead {
+        epoch,
+        last_offset: last_offset.max(newest.unwrap_or(0)),
+    }))
+}
+
+/// The number of the last key of the group `(app, id)` in `ks`.
+fn last_number_in(
+    r: &impl Readable,
+    ks: &SingleWriterTxKeyspace,
+    what: &'static str,
+    app: &str,
+    id: &str,
+) -> Result<Option<u64>, StoreError> {
+    let prefix = key(&[app, id], None);
+    let range = key(&[app, id], Some(0))..=key(&[app, id], Some(u64::MAX));
+    match r.range(ks, range).next_back() {
+        Some(guard) => {
+            let k = guard.key().context("reading the last key")?;
+            trailing_number(what, &prefix, &k).map(Some)
+        }
+        None => Ok(None),
+    }
 }
 
 /// A message as `r` sees it.
@@ -240,7 +313,7 @@ fn trailing_number(what: &'static str, prefix: &[u8], k: &[u8]) -> Result<u64, S
             "key outside the scanned range",
         ));
     }
-    let mut r = Reader::of_key(&k[prefix.len()..], what);
+    let mut r = Reader::new(&k[prefix.len()..], what, k);
     r.u64()
 }
 
@@ -251,29 +324,27 @@ impl Store for FjallStore {
             return Ok(Vec::new());
         }
         let now = now_ms();
-        let mut tx = self.write_tx();
+        let mut cache = self.writer();
+        let mut cx = heads::WriteCtx::new(&self.ks, self.write_tx(), &mut cache);
         let mut results = Vec::with_capacity(batch.len());
         for w in batch {
-            // On error `tx` is dropped, which rolls the whole batch back.
-            results.push(write::apply(&self.ks, &mut tx, w, now)?);
+            // On error `cx` is dropped, which rolls the whole batch back.
+            results.push(write::apply(&mut cx, w, now)?);
         }
-        tx.commit().context("committing a batch")?;
+        cx.commit("committing a batch")?;
         self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(results)
     }
 
     fn stream_head(&self, app: &str, user: &str) -> Result<StreamHead, StoreError> {
-        let k = key(&[app, user], None);
-        let snap = self.db.read_tx();
-        if let Some([epoch, last_offset]) =
-            get_u64s::<2>(&snap, &self.ks.streams, "stream head", &k)?
-        {
-            return Ok(StreamHead { epoch, last_offset });
+        if let Some(head) = stream_in(&self.db.read_tx(), &self.ks, app, user)? {
+            return Ok(head);
         }
         // First sight of this stream: create it, durably, so the epoch never changes.
-        let mut tx = self.write_tx();
-        let head = write::head_or_create(&self.ks, &mut tx, app, user)?;
-        tx.commit().context("creating a stream")?;
+        let mut cache = self.writer();
+        let mut cx = heads::WriteCtx::new(&self.ks, self.write_tx(), &mut cache);
+        let head = write::head_or_create(&mut cx, app, user)?;
+        cx.commit("creating a stream")?;
         Ok(head)
     }
 

@@ -17,7 +17,8 @@ use std::collections::HashMap;
 
 use fjall::Readable;
 
-use super::{FjallStore, conversation_in};
+use super::heads::WriteCtx;
+use super::{FjallStore, conversation_in, visible_from_in};
 use crate::codec::{self, Reader, key};
 use crate::error::Context;
 use crate::{EventKind, RetentionStats, StoreError};
@@ -68,7 +69,7 @@ fn conversations(
     let mut pending_ops = 0usize;
     for guard in snap.iter(&ks.conversations) {
         let (k, _) = guard.into_inner().context("scanning conversations")?;
-        let mut r = Reader::of_key(&k, "conversation key");
+        let mut r = Reader::of_key(&k, "conversation key")?;
         let app = r.str()?;
         let conversation = r.str()?;
         r.end()?;
@@ -122,32 +123,34 @@ fn commit_advances(
         return Ok(());
     }
     let ks = &store.ks;
-    let mut tx = store.write_tx();
+    let mut cache = store.writer();
+    let mut cx = WriteCtx::new(ks, store.write_tx(), &mut cache);
     for a in advances {
-        let info = conversation_in(&tx, ks, &a.app, &a.conversation)?;
+        let mut info = cx.conversation(&a.app, &a.conversation)?;
         if a.visible_from <= info.visible_from {
             continue;
         }
         for (mk, dedup, seq) in a.messages {
-            tx.remove(&ks.messages, mk);
+            cx.tx.remove(&ks.messages, mk);
             stats.messages += 1;
             let Some(dk) = dedup else { continue };
-            if let Some(v) = tx.get(&ks.dedup, &dk).context("reading a dedup record")? {
+            if let Some(v) = cx
+                .tx
+                .get(&ks.dedup, &dk)
+                .context("reading a dedup record")?
+            {
                 let d = codec::decode_dedup(&dk, &v)?;
                 if d.conversation == a.conversation && d.seq == seq {
-                    tx.remove(&ks.dedup, dk);
+                    cx.tx.remove(&ks.dedup, dk);
                     stats.dedup_entries += 1;
                 }
             }
         }
-        tx.insert(
-            &ks.conversations,
-            key(&[&a.app, &a.conversation], None),
-            codec::encode_u64s(&[info.last_seq, a.visible_from]),
-        );
+        info.visible_from = a.visible_from;
+        cx.set_conversation(&a.app, &a.conversation, info, true);
         stats.conversations += 1;
     }
-    tx.commit().context("committing retention of messages")
+    cx.commit("committing retention of messages")
 }
 
 /// Phase 2: drop events that point below their conversation's `visible_from`.
@@ -158,8 +161,9 @@ fn events(store: &FjallStore, stats: &mut RetentionStats) -> Result<(), StoreErr
     let mut doomed = Vec::new();
     for guard in snap.iter(&ks.events) {
         let (k, v) = guard.into_inner().context("scanning events")?;
-        let mut r = Reader::of_key(&k, "event key");
+        let mut r = Reader::of_key(&k, "event key")?;
         let app = r.str()?;
+        let user = r.str()?;
         let (EventKind::Message { conversation, seq }
         | EventKind::Read {
             conversation, seq, ..
@@ -168,20 +172,50 @@ fn events(store: &FjallStore, stats: &mut RetentionStats) -> Result<(), StoreErr
         let vf = match visible.get(&id) {
             Some(vf) => *vf,
             None => {
-                let vf = conversation_in(&snap, ks, &id.0, &id.1)?.visible_from;
-                visible.insert(id, vf);
+                let vf = visible_from_in(&snap, ks, &id.0, &id.1)?;
+                visible.insert(id.clone(), vf);
                 vf
             }
         };
         if seq < vf {
-            doomed.push(k.to_vec());
+            doomed.push((id.0, user, k.to_vec()));
             if doomed.len() >= CHUNK {
-                stats.events += remove_all(store, &ks.events, std::mem::take(&mut doomed))?;
+                stats.events += drop_events(store, std::mem::take(&mut doomed))?;
             }
         }
     }
-    stats.events += remove_all(store, &ks.events, doomed)?;
+    stats.events += drop_events(store, doomed)?;
     Ok(())
+}
+
+/// Deletes events `(app, user, key)`. A stream's last offset is derived from its newest event,
+/// so each stream's head record is written first: offsets never go back.
+fn drop_events(
+    store: &FjallStore,
+    doomed: Vec<(String, String, Vec<u8>)>,
+) -> Result<u64, StoreError> {
+    if doomed.is_empty() {
+        return Ok(0);
+    }
+    let n = doomed.len() as u64;
+    let mut cache = store.writer();
+    let mut cx = WriteCtx::new(&store.ks, store.write_tx(), &mut cache);
+    let mut streams: Vec<(&str, &str)> = doomed
+        .iter()
+        .map(|(app, user, _)| (app.as_str(), user.as_str()))
+        .collect();
+    streams.sort_unstable();
+    streams.dedup();
+    for (app, user) in streams {
+        if let Some(head) = cx.stream(app, user)? {
+            cx.set_stream(app, user, head, true);
+        }
+    }
+    for (_, _, k) in &doomed {
+        cx.tx.remove(&store.ks.events, k.clone());
+    }
+    cx.commit("committing retention of events")?;
+    Ok(n)
 }
 
 /// Phase 3: drop nonces whose `expires_at` has passed.

@@ -1,0 +1,147 @@
+//! The writer's cache of conversation and stream heads, and the write transaction that uses it.
+//!
+//! Every append moves its conversation's head and the head of each participant's stream. Reading
+//! them from the LSM tree, and writing a new version of each head record per append (each one
+//! another entry for the same key in the memtable's skip list), was most of the CPU time of a
+//! commit. So the heads are derived from the newest message or event key plus a record written
+//! only when a conversation or stream starts and when retention changes it (see
+//! `conversation_in` and `stream_in`), and the writer keeps them in memory.
+//!
+//! Changes made in a transaction are kept aside and enter the cache only once the transaction
+//! has committed, so a failed commit leaves the cache as it was. All writers (commits, stream
+//! creation, retention) hold the cache's mutex for the whole transaction, which keeps the cache
+//! equal to what is on disk.
+
+use std::collections::HashMap;
+
+use fjall::SingleWriterWriteTx;
+
+use super::{Keyspaces, conversation_in, stream_in};
+use crate::codec::{self, key};
+use crate::error::Context;
+use crate::{ConversationInfo, StoreError, StreamHead};
+
+/// Entries per map beyond which the cache is emptied (about 100 bytes each).
+const CACHE_LIMIT: usize = 1 << 18;
+
+/// Committed heads by key.
+#[derive(Default)]
+pub(super) struct HeadCache {
+    conversations: HashMap<Vec<u8>, ConversationInfo>,
+    streams: HashMap<Vec<u8>, StreamHead>,
+}
+
+fn put<V>(map: &mut HashMap<Vec<u8>, V>, k: Vec<u8>, v: V) {
+    if map.len() >= CACHE_LIMIT {
+        map.clear();
+    }
+    map.insert(k, v);
+}
+
+/// A write transaction that reads heads through the cache.
+pub(super) struct WriteCtx<'a> {
+    pub(super) ks: &'a Keyspaces,
+    pub(super) tx: SingleWriterWriteTx<'a>,
+    cache: &'a mut HeadCache,
+    pending: HeadCache,
+}
+
+impl<'a> WriteCtx<'a> {
+    pub(super) fn new(
+        ks: &'a Keyspaces,
+        tx: SingleWriterWriteTx<'a>,
+        cache: &'a mut HeadCache,
+    ) -> Self {
+        Self {
+            ks,
+            tx,
+            cache,
+            pending: HeadCache::default(),
+        }
+    }
+
+    /// The conversation's head as this transaction sees it.
+    pub(super) fn conversation(
+        &mut self,
+        app: &str,
+        conversation: &str,
+    ) -> Result<ConversationInfo, StoreError> {
+        let k = key(&[app, conversation], None);
+        if let Some(info) = self.pending.conversations.get(&k) {
+            return Ok(*info);
+        }
+        if let Some(info) = self.cache.conversations.get(&k) {
+            return Ok(*info);
+        }
+        // Not written in this transaction, so the transaction reads the committed value.
+        let info = conversation_in(&self.tx, self.ks, app, conversation)?;
+        put(&mut self.cache.conversations, k, info);
+        Ok(info)
+    }
+
+    /// Sets the conversation's head; `persist` also writes its record (needed when the
+    /// conversation starts, and when `visible_from` moves).
+    pub(super) fn set_conversation(
+        &mut self,
+        app: &str,
+        conversation: &str,
+        info: ConversationInfo,
+        persist: bool,
+    ) {
+        let k = key(&[app, conversation], None);
+        if persist {
+            self.tx.insert(
+                &self.ks.conversations,
+                k.clone(),
+                codec::encode_u64s(&[info.last_seq, info.visible_from]),
+            );
+        }
+        self.pending.conversations.insert(k, info);
+    }
+
+    /// The user's stream head, `None` if the stream does not exist.
+    pub(super) fn stream(
+        &mut self,
+        app: &str,
+        user: &str,
+    ) -> Result<Option<StreamHead>, StoreError> {
+        let k = key(&[app, user], None);
+        if let Some(head) = self.pending.streams.get(&k) {
+            return Ok(Some(*head));
+        }
+        if let Some(head) = self.cache.streams.get(&k) {
+            return Ok(Some(*head));
+        }
+        let head = stream_in(&self.tx, self.ks, app, user)?;
+        if let Some(head) = head {
+            put(&mut self.cache.streams, k, head);
+        }
+        Ok(head)
+    }
+
+    /// Sets the stream's head; `persist` also writes its record (needed when the stream is
+    /// created, and before retention may drop its newest events).
+    pub(super) fn set_stream(&mut self, app: &str, user: &str, head: StreamHead, persist: bool) {
+        let k = key(&[app, user], None);
+        if persist {
+            self.tx.insert(
+                &self.ks.streams,
+                k.clone(),
+                codec::encode_u64s(&[head.epoch, head.last_offset]),
+            );
+        }
+        self.pending.streams.insert(k, head);
+    }
+
+    /// Commits the transaction, then lets its heads into the cache.
+    pub(super) fn commit(self, context: &str) -> Result<(), StoreError> {
+        self.tx.commit().context(context)?;
+        for (k, v) in self.pending.conversations {
+            put(&mut self.cache.conversations, k, v);
+        }
+        for (k, v) in self.pending.streams {
+            put(&mut self.cache.streams, k, v);
+        }
+        Ok(())
+    }
+}
