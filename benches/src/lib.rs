@@ -1,1 +1,10 @@
-//! Shared pieces of the Magpie benches.
+//! Shared pieces of the Magpie benches: a representative chat message and corpus ([`chat`]), the
+//! codec setup shared by the criterion benches and the report ([`fixture`]), and the one-run
+//! comparison report ([`report`], binary `wire-report`).
+
+pub mod chat;
+pub mod fixture;
+pub mod measure;
+pub mod report;
+pub mod sizes;
+mod table;

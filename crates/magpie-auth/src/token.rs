@@ -391,10 +391,10 @@ fn verify_kind(
     }
     // [AUTH-3.3] "MAY also refuse lifetimes longer than its max_token_ttl".
     let lifetime = claims.expires - claims.not_before; // expires > not_before, checked in parsing
-    if let Some(max) = policy.max_ttl {
-        if lifetime > max {
-            return Err(TokenError::TtlTooLong { lifetime, max });
-        }
+    if let Some(max) = policy.max_ttl
+        && lifetime > max
+    {
+        return Err(TokenError::TtlTooLong { lifetime, max });
     }
     Ok(VerifiedToken { kind, claims })
 }

@@ -99,12 +99,23 @@ impl GroupCommitter {
     ///
     /// If the future is dropped before it completes, the write is still committed.
     pub async fn submit(&self, write: Write) -> Result<WriteResult, StoreError> {
+        self.enqueue(write)?.await
+    }
+
+    /// Queues `write` now, before returning, and gives the future of its result. Writes enqueued
+    /// one after the other are committed in that order, so a caller can keep several writes in
+    /// flight (pipelining) and still have them applied in the order it received them.
+    pub fn enqueue(
+        &self,
+        write: Write,
+    ) -> Result<impl Future<Output = Result<WriteResult, StoreError>> + Send + 'static, StoreError>
+    {
         write.validate()?;
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Job { write, reply })
             .map_err(|_| StoreError::CommitterStopped)?;
-        answer.await.map_err(|_| StoreError::CommitterStopped)?
+        Ok(async move { answer.await.map_err(|_| StoreError::CommitterStopped)? })
     }
 
     /// Counters since the start.

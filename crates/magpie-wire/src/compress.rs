@@ -59,7 +59,7 @@ impl Deflater {
         // completes a sync flush (the empty stored block ending `00 00 FF FF`) in the call that
         // still has room for it: a flush that had to pause for output space resumes in a later
         // call *without* its trailing block, and the remainder would then lead the next frame's
-        // body (found by the roundtrip fuzz target; pinned in fuzz/tests/known_bugs.rs).
+        // body (found by the roundtrip fuzz target; pinned in fuzz/tests/regressions.rs).
         let start = self.inner.total_in();
         out.reserve(input.len() + input.len() / 4 + 1024);
         self.inner

@@ -137,15 +137,15 @@ pub(crate) fn parse(input: &[u8], rules: &Rules<'_>, offset: u64) -> Result<Opti
 
     // [WIRE-4.5] Length, checked against the limit before any body byte is read.
     let len = need!(field(input, &mut pos, "length", offset));
-    if let Place::Stream { max_frame_size, .. } = rules.place {
-        if len > u64::from(max_frame_size) {
-            return Err(Error::FrameTooLarge {
-                ty,
-                len,
-                limit: max_frame_size,
-                offset,
-            });
-        }
+    if let Place::Stream { max_frame_size, .. } = rules.place
+        && len > u64::from(max_frame_size)
+    {
+        return Err(Error::FrameTooLarge {
+            ty,
+            len,
+            limit: max_frame_size,
+            offset,
+        });
     }
     if ty == FrameType::PING && len > MAX_PING_BODY && !flags.compressed() {
         // [WIRE-9.1]; a compressed PING is checked after inflation.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures::stream::FuturesOrdered;
 use futures::{SinkExt, StreamExt};
 use magpie_session::{
     Body, ServerConnection, ServerEvent, close, compression_to_proto, limits_to_proto, pb,
@@ -166,21 +167,40 @@ fn apply(conn: &mut ServerConnection, out: Outbound) {
     }
 }
 
-/// Requests of one session are served in order, so two SENDs get seqs in the order they came
-/// ([SYNC-5.4]); group commit batches across sessions.
+/// The most requests of one session in flight at once; further requests wait in the channel.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// Serves a session's requests: each is started (and its writes queued) in the order it came,
+/// so two SENDs get seqs in that order ([SYNC-5.4]), while up to [`MAX_IN_FLIGHT`] wait for their
+/// group commit together; replies leave in request order.
 fn spawn_worker(
     shared: Arc<Shared>,
     ctx: SessionCtx,
     replies: mpsc::UnboundedSender<(VarInt, Body)>,
 ) -> mpsc::UnboundedSender<(VarInt, Body)> {
     let (tx, mut rx) = mpsc::unbounded_channel::<(VarInt, Body)>();
+    let ctx = Arc::new(ctx);
     let tracker = shared.tracker.clone();
     tracker.spawn(async move {
-        while let Some((id, body)) = rx.recv().await {
-            let reply = handlers::handle(&shared, &ctx, body).await;
-            if replies.send((id, reply)).is_err() {
-                break;
+        let mut pending = FuturesOrdered::new();
+        loop {
+            tokio::select! {
+                request = rx.recv(), if pending.len() < MAX_IN_FLIGHT => match request {
+                    Some((id, body)) => {
+                        let reply = handlers::start(&shared, &ctx, body);
+                        pending.push_back(async move { (id, reply.await) });
+                    }
+                    None => break,
+                },
+                Some((id, reply)) = pending.next(), if !pending.is_empty() => {
+                    if replies.send((id, reply)).is_err() {
+                        return;
+                    }
+                }
             }
+        }
+        while let Some((id, reply)) = pending.next().await {
+            let _ = replies.send((id, reply));
         }
     });
     tx

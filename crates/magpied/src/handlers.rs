@@ -1,5 +1,9 @@
 //! Serving requests of an open session (`spec/sync.md`, `spec/session.md` §7).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
 use magpie_auth::validate_user_id;
 use magpie_session::{Body, RequestCode, pb, request_error};
 use magpie_store::{Delivered, EventKind, StoredMessage, Write, WriteResult};
@@ -103,42 +107,51 @@ fn to_event(d: Delivered, reader: &str) -> pb::Event {
     }
 }
 
-/// Serves one request; the reply goes back on the session.
-pub(crate) async fn handle(shared: &Shared, ctx: &SessionCtx, body: Body) -> Body {
+/// The reply to a request, once it is ready.
+pub(crate) type Pending = Pin<Box<dyn Future<Output = Body> + Send>>;
+
+fn ready(body: Body) -> Pending {
+    Box::pin(std::future::ready(body))
+}
+
+/// Starts serving one request. Writes are queued for group commit before this returns, so the
+/// requests of a session are applied in the order they came ([SYNC-5.4]) even with several in
+/// flight; the returned future resolves to the reply once the commit is durable ([SYNC-5.2]).
+pub(crate) fn start(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, body: Body) -> Pending {
     match body {
-        Body::Send(send) => handle_send(shared, ctx, send).await,
-        Body::Sync(sync) => handle_sync(shared, ctx, sync),
-        Body::History(h) => handle_history(shared, ctx, h),
-        Body::Read(r) => handle_read(shared, ctx, r).await,
-        Body::Watch(w) => handle_watch(shared, ctx, w),
-        Body::PresenceQuery(q) => handle_presence(shared, ctx, q),
-        other => err(
+        Body::Send(send) => start_send(shared, ctx, send),
+        Body::Sync(sync) => ready(handle_sync(shared, ctx, sync)),
+        Body::History(h) => ready(handle_history(shared, ctx, h)),
+        Body::Read(r) => start_read(shared, ctx, r),
+        Body::Watch(w) => ready(handle_watch(shared, ctx, w)),
+        Body::PresenceQuery(q) => ready(handle_presence(shared, ctx, q)),
+        other => ready(err(
             RequestCode::UNSUPPORTED,
             format!("{:?} is not a request", other.frame_type()),
-        ),
+        )),
     }
 }
 
-async fn handle_send(shared: &Shared, ctx: &SessionCtx, send: pb::Send) -> Body {
+fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, send: pb::Send) -> Pending {
     let me = &ctx.id;
     if let Err(e) = validate_user_id(&send.to) {
-        return err(RequestCode::INVALID_USER_ID, format!("recipient: {e}"));
+        return ready(err(RequestCode::INVALID_USER_ID, format!("recipient: {e}")));
     }
     if send.client_msg_id.is_empty() || send.client_msg_id.len() > 64 {
-        return err(
+        return ready(err(
             RequestCode::INVALID_CLIENT_MSG_ID,
             "client_msg_id must be 1 to 64 bytes",
-        );
+        ));
     }
     let content = send.content.clone().unwrap_or_default();
     let encoded = content.encode_to_vec();
     let max = shared.settings.max_content_size as usize;
     if encoded.len() > max {
         // [SYNC-6.2]
-        return err(
+        return ready(err(
             RequestCode::CONTENT_TOO_LARGE,
             format!("content is {} bytes, the limit is {max}", encoded.len()),
-        );
+        ));
     }
     let class = pb::MessageClass::try_from(send.class).unwrap_or(pb::MessageClass::Content);
     let conversation = direct_conversation(&me.user, &send.to);
@@ -147,39 +160,15 @@ async fn handle_send(shared: &Shared, ctx: &SessionCtx, send: pb::Send) -> Body 
         class,
         pb::MessageClass::Transient | pb::MessageClass::Status
     ) {
-        // [SYNC-6.1]: never stored; online devices only.
-        let live = pb::Message {
-            conversation_id: conversation.clone(),
-            sender: me.user.clone(),
-            sender_device: me.device.clone(),
-            client_msg_id: send.client_msg_id.clone(),
-            server_time_ms: now,
-            class: class as i32,
-            content: Some(content),
-            peer: me.user.clone(),
-            ..Default::default()
-        };
-        let push = pb::Push {
-            live: vec![live.clone()],
-            ..Default::default()
-        };
-        shared.hub.push_to_user(&me.app, &send.to, &push, None);
-        if class == pb::MessageClass::Transient && send.to != me.user {
-            let mut own = live;
-            own.peer.clone_from(&send.to);
-            let push = pb::Push {
-                live: vec![own],
-                ..Default::default()
-            };
-            shared
-                .hub
-                .push_to_user(&me.app, &me.user, &push, Some(ctx.session));
-        }
-        return Body::SendAck(pb::SendAck {
-            conversation_id: conversation,
-            server_time_ms: now,
-            ..Default::default()
-        });
+        return ready(relay_live(
+            shared,
+            ctx,
+            send,
+            content,
+            class,
+            conversation,
+            now,
+        ));
     }
     let mut hasher = Sha256::new();
     hasher.update(send.to.as_bytes());
@@ -203,53 +192,106 @@ async fn handle_send(shared: &Shared, ctx: &SessionCtx, send: pb::Send) -> Body 
         content_hash,
         participants: vec![me.user.clone(), send.to.clone()],
     };
-    // [SYNC-5.2]: the ack waits for the durable commit.
-    match shared.committer.submit(write).await {
-        Ok(WriteResult::Appended {
-            seq,
-            time_ms,
-            offsets,
-            duplicate,
-        }) => {
-            if !duplicate {
-                let stored = StoredMessage {
-                    seq,
-                    time_ms,
-                    ..message
-                };
-                for (user, offset) in &offsets {
-                    let event = pb::Event {
-                        offset: *offset,
-                        kind: Some(pb::event::Kind::Message(to_proto(&stored, user))),
-                    };
-                    let epoch = shared
-                        .store
-                        .stream_head(&me.app, user)
-                        .map(|h| h.epoch)
-                        .unwrap_or(0);
-                    let push = pb::Push {
-                        epoch,
-                        events: vec![event],
-                        ..Default::default()
-                    };
-                    shared.hub.push_to_user(&me.app, user, &push, None);
-                }
-            }
-            Body::SendAck(pb::SendAck {
-                message_id: format!("{conversation}/{seq}"),
-                conversation_id: conversation,
+    // Queued now, in request order; the ack waits for the durable commit ([SYNC-5.2]).
+    let committed = match shared.committer.enqueue(write) {
+        Ok(f) => f,
+        Err(e) => return ready(err(RequestCode::INTERNAL, format!("not committed: {e}"))),
+    };
+    let shared = shared.clone();
+    let app = me.app.clone();
+    Box::pin(async move {
+        match committed.await {
+            Ok(WriteResult::Appended {
                 seq,
-                server_time_ms: time_ms,
+                time_ms,
+                offsets,
                 duplicate,
-            })
+            }) => {
+                if !duplicate {
+                    let stored = StoredMessage {
+                        seq,
+                        time_ms,
+                        ..message
+                    };
+                    for (user, offset) in &offsets {
+                        let event = pb::Event {
+                            offset: *offset,
+                            kind: Some(pb::event::Kind::Message(to_proto(&stored, user))),
+                        };
+                        let epoch = shared
+                            .store
+                            .stream_head(&app, user)
+                            .map(|h| h.epoch)
+                            .unwrap_or(0);
+                        let push = pb::Push {
+                            epoch,
+                            events: vec![event],
+                            ..Default::default()
+                        };
+                        shared.hub.push_to_user(&app, user, &push, None);
+                    }
+                }
+                Body::SendAck(pb::SendAck {
+                    message_id: format!("{conversation}/{seq}"),
+                    conversation_id: conversation,
+                    seq,
+                    server_time_ms: time_ms,
+                    duplicate,
+                })
+            }
+            Ok(WriteResult::ClientIdReused) => err(
+                RequestCode::CLIENT_MSG_ID_REUSED,
+                "this client_msg_id was used for a different message",
+            ),
+            Ok(other) => err(RequestCode::INTERNAL, format!("store answered {other:?}")),
+            Err(e) => err(RequestCode::INTERNAL, format!("not committed: {e}")),
         }
-        Ok(WriteResult::ClientIdReused) => err(
-            RequestCode::CLIENT_MSG_ID_REUSED,
-            "this client_msg_id was used for a different message",
-        ),
-        Ok(other) => err(RequestCode::INTERNAL, format!("store answered {other:?}")),
-        Err(e) => err(RequestCode::INTERNAL, format!("not committed: {e}")),
+    })
+}
+
+/// [SYNC-6.1]: transient and status messages are never stored; online devices only.
+fn relay_live(
+    shared: &Shared,
+    ctx: &SessionCtx,
+    send: pb::Send,
+    content: pb::Content,
+    class: pb::MessageClass,
+    conversation: String,
+    now: u64,
+) -> Body {
+    let me = &ctx.id;
+    let live = pb::Message {
+        conversation_id: conversation.clone(),
+        sender: me.user.clone(),
+        sender_device: me.device.clone(),
+        client_msg_id: send.client_msg_id.clone(),
+        server_time_ms: now,
+        class: class as i32,
+        content: Some(content),
+        peer: me.user.clone(),
+        ..Default::default()
+    };
+    let push = pb::Push {
+        live: vec![live.clone()],
+        ..Default::default()
+    };
+    shared.hub.push_to_user(&me.app, &send.to, &push, None);
+    if class == pb::MessageClass::Transient && send.to != me.user {
+        let mut own = live;
+        own.peer.clone_from(&send.to);
+        let push = pb::Push {
+            live: vec![own],
+            ..Default::default()
+        };
+        shared
+            .hub
+            .push_to_user(&me.app, &me.user, &push, Some(ctx.session));
     }
+    Body::SendAck(pb::SendAck {
+        conversation_id: conversation,
+        server_time_ms: now,
+        ..Default::default()
+    })
 }
 
 fn handle_sync(shared: &Shared, ctx: &SessionCtx, sync: pb::Sync) -> Body {
@@ -319,13 +361,13 @@ fn handle_history(shared: &Shared, ctx: &SessionCtx, h: pb::History) -> Body {
     }
 }
 
-async fn handle_read(shared: &Shared, ctx: &SessionCtx, r: pb::Read) -> Body {
+fn start_read(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, r: pb::Read) -> Pending {
     let me = &ctx.id;
     if !member_of(&r.conversation_id, &me.user) {
-        return err(
+        return ready(err(
             RequestCode::UNKNOWN_CONVERSATION,
             format!("{:?} is not a conversation of yours", r.conversation_id),
-        );
+        ));
     }
     let write = Write::SetRead {
         app: me.app.clone(),
@@ -334,41 +376,46 @@ async fn handle_read(shared: &Shared, ctx: &SessionCtx, r: pb::Read) -> Body {
         conversation: r.conversation_id.clone(),
         seq: r.seq,
     };
-    match shared.committer.submit(write).await {
-        Ok(WriteResult::ReadSet {
-            seq,
-            offset: Some(offset),
-        }) => {
-            // [SYNC-7.1]: the user's other devices learn it through the stream.
-            let epoch = shared
-                .store
-                .stream_head(&me.app, &me.user)
-                .map(|h| h.epoch)
-                .unwrap_or(0);
-            let event = pb::Event {
-                offset,
-                kind: Some(pb::event::Kind::Read(pb::ReadMarker {
-                    conversation_id: r.conversation_id,
-                    seq,
-                    device_id: me.device.clone(),
-                })),
-            };
-            shared.hub.push_to_user(
-                &me.app,
-                &me.user,
-                &pb::Push {
+    let committed = match shared.committer.enqueue(write) {
+        Ok(f) => f,
+        Err(e) => return ready(err(RequestCode::INTERNAL, format!("not committed: {e}"))),
+    };
+    let shared = shared.clone();
+    let ctx = ctx.clone();
+    Box::pin(async move {
+        let me = &ctx.id;
+        match committed.await {
+            Ok(WriteResult::ReadSet {
+                seq,
+                offset: Some(offset),
+            }) => {
+                // [SYNC-7.1]: the user's other devices learn it through the stream.
+                let epoch = shared
+                    .store
+                    .stream_head(&me.app, &me.user)
+                    .map(|h| h.epoch)
+                    .unwrap_or(0);
+                let event = pb::Event {
+                    offset,
+                    kind: Some(pb::event::Kind::Read(pb::ReadMarker {
+                        conversation_id: r.conversation_id,
+                        seq,
+                        device_id: me.device.clone(),
+                    })),
+                };
+                let push = pb::Push {
                     epoch,
                     events: vec![event],
                     ..Default::default()
-                },
-                None,
-            );
-            Body::Ok(pb::Ok {})
+                };
+                shared.hub.push_to_user(&me.app, &me.user, &push, None);
+                Body::Ok(pb::Ok {})
+            }
+            Ok(WriteResult::ReadSet { offset: None, .. }) => Body::Ok(pb::Ok {}),
+            Ok(other) => err(RequestCode::INTERNAL, format!("store answered {other:?}")),
+            Err(e) => err(RequestCode::INTERNAL, format!("not committed: {e}")),
         }
-        Ok(WriteResult::ReadSet { offset: None, .. }) => Body::Ok(pb::Ok {}),
-        Ok(other) => err(RequestCode::INTERNAL, format!("store answered {other:?}")),
-        Err(e) => err(RequestCode::INTERNAL, format!("not committed: {e}")),
-    }
+    })
 }
 
 /// The first invalid user id, as a message.

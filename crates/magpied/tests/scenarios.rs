@@ -159,10 +159,10 @@ async fn run(ops: Vec<Op>) {
                 abrupt,
             } => {
                 let d = &mut devices[user * DEVICES + device];
-                if let Some(c) = d.client.take() {
-                    if !abrupt {
-                        c.close().await;
-                    }
+                if let Some(c) = d.client.take()
+                    && !abrupt
+                {
+                    c.close().await;
                 }
             }
             Op::Connect { user, device } => {

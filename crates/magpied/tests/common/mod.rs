@@ -147,11 +147,11 @@ impl TestClient {
                     ClientEvent::Closed(c) => self.closed = Some(c),
                 }
             }
-            if let Some(bytes) = self.conn.poll_transmit(Instant::now()) {
-                if self.stream.write_all(&bytes).await.is_err() {
-                    self.conn.handle_eof();
-                    continue;
-                }
+            if let Some(bytes) = self.conn.poll_transmit(Instant::now())
+                && self.stream.write_all(&bytes).await.is_err()
+            {
+                self.conn.handle_eof();
+                continue;
             }
             if done(self) || self.closed.is_some() {
                 return;
@@ -179,11 +179,11 @@ impl TestClient {
                     ClientEvent::Closed(c) => self.closed = Some(c),
                 }
             }
-            if let Some(bytes) = self.conn.poll_transmit(Instant::now()) {
-                if self.stream.write_all(&bytes).await.is_err() {
-                    self.conn.handle_eof();
-                    continue;
-                }
+            if let Some(bytes) = self.conn.poll_transmit(Instant::now())
+                && self.stream.write_all(&bytes).await.is_err()
+            {
+                self.conn.handle_eof();
+                continue;
             }
             match tokio::time::timeout_at(until, self.stream.read(&mut self.buf)).await {
                 Err(_) => break,

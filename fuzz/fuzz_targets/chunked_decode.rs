@@ -1,0 +1,10 @@
+//! cargo-fuzz target `chunked_decode`: see `magpie_wire_fuzz::chunked_decode` for what it asserts.
+#![no_main]
+
+use magpie_wire_fuzz::alloc_track::Tracking;
+
+// Counts allocations so the target can check its memory bounds.
+#[global_allocator]
+static ALLOC: Tracking = Tracking;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| magpie_wire_fuzz::chunked_decode(data));
