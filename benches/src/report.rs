@@ -266,7 +266,7 @@ pub fn run(settings: Settings, fx: &Fixture) -> Result<Report, BoxError> {
     #[rustfmt::skip]
     let encodes: [EncodeCase<'_>; 9] = [
         ("single, none", enc(Plain), &[typical], false, 1, single.len()),
-        ("single, deflate (threshold 128: stays plain)", enc(Deflate), &[typical], false, 1, single.len()),
+        ("single, deflate (threshold 512: stays plain)", enc(Deflate), &[typical], false, 1, single.len()),
         ("single, deflate threshold 0", enc_t0(Deflate, 0), &[typical], false, 1, single_t0.len()),
         ("single, takeover threshold 0 (corpus cycle)", enc_t0(DeflateTakeover, 0), &per_msg, false, 1, per_msg_takeover),
         ("merged 32, none", enc(Plain), &[fx.batch(32)], true, 32, m32_plain.len()),

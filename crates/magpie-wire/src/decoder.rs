@@ -124,6 +124,18 @@ impl Decoder {
                     let frame_offset = self.offset;
                     src.advance(head.header_len);
                     self.offset += head.header_len as u64;
+                    let len = head.len as usize;
+                    let plain = !head.flags.compressed() && head.ty != FrameType::CONTAINER;
+                    if plain && head.disposition == Disposition::Deliver && src.len() >= len {
+                        // Fast path: the whole body is here and needs no further work (the PING
+                        // length was checked in the header).
+                        self.offset += len as u64;
+                        let packet = Packet::new(head.ty, src.split_to(len).freeze());
+                        return Ok(Some(match head.id {
+                            Some(id) => packet.with_id(id),
+                            None => packet,
+                        }));
+                    }
                     self.state = match head.disposition {
                         Disposition::Skip => State::Skip(head.len),
                         _ => State::Body(head, frame_offset),

@@ -125,6 +125,16 @@ impl RawVarint {
 pub(crate) fn raw_varint(input: &[u8]) -> IResult<&[u8], RawVarint> {
     let (rest, first) = be_u8(input)?;
     let len = 1usize << (first >> 6);
+    if len == 1 {
+        // The common case for flags, types, small ids: no second parser call.
+        return Ok((
+            rest,
+            RawVarint {
+                value: u64::from(first),
+                len,
+            },
+        ));
+    }
     let (rest, tail) = take(len - 1).parse(rest)?;
     let value = tail
         .iter()

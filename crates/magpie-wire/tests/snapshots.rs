@@ -89,7 +89,12 @@ fn merged_frames() {
     insta::assert_snapshot!("container_chat_plain", encode(defaults(), chat()));
     insta::assert_snapshot!(
         "container_chat_deflate",
-        encode(defaults().compression(Compression::Deflate), chat())
+        encode(
+            defaults()
+                .compression(Compression::Deflate)
+                .compression_threshold(128),
+            chat()
+        )
     );
     insta::assert_snapshot!(
         "chat_takeover_unmerged",
