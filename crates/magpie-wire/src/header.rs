@@ -40,6 +40,7 @@ pub(crate) struct Rules<'a> {
 /// The largest PING body ([WIRE-9.1]).
 pub(crate) const MAX_PING_BODY: u64 = 64;
 
+#[inline]
 /// Reads one varint at `pos`, insisting on the minimal form ([WIRE-3.2]).
 /// `Ok(None)`: more bytes are needed.
 fn field(
@@ -78,15 +79,18 @@ macro_rules! need {
 /// Parses the header at the start of `input`. `offset` is the stream offset of `input[0]`, used
 /// only for error context. `Ok(None)`: the header is not complete yet, and nothing read so far
 /// breaks a rule.
+#[inline]
 pub(crate) fn parse(input: &[u8], rules: &Rules<'_>, offset: u64) -> Result<Option<Header>, Error> {
     let mut pos = 0;
 
     // [WIRE-4.2] Flags: reserved bits fail as soon as the field is read.
     let raw_flags = need!(field(input, &mut pos, "flags", offset));
-    let flags = Flags::from_wire(raw_flags).ok_or(Error::ReservedFlags {
-        flags: raw_flags,
-        offset,
-    })?;
+    let Some(flags) = Flags::from_wire(raw_flags) else {
+        return Err(Error::ReservedFlags {
+            flags: raw_flags,
+            offset,
+        });
+    };
     match rules.place {
         Place::Container if flags.compressed() => {
             return Err(container(ContainerFault::InnerCompressed, offset));

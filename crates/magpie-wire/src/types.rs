@@ -240,6 +240,7 @@ impl TypeRegistry {
         &self.extensions
     }
 
+    #[inline]
     pub(crate) fn disposition(&self, ty: FrameType) -> Disposition {
         match ty.range() {
             TypeRange::Core => {

@@ -122,6 +122,7 @@ impl RawVarint {
 }
 
 /// Streaming nom parser for one varint: `Err(Incomplete)` until all its bytes are there.
+#[inline]
 pub(crate) fn raw_varint(input: &[u8]) -> IResult<&[u8], RawVarint> {
     let (rest, first) = be_u8(input)?;
     let len = 1usize << (first >> 6);
