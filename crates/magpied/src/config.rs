@@ -106,6 +106,9 @@ pub struct Settings {
     pub sync_page: u32,
     /// Packets queued per session before it counts as a slow reader (default 1,024; [SESSION-6.1]).
     pub session_queue: usize,
+    /// Seconds a write to a client may block before the session counts as a slow reader and is
+    /// dropped (default 30; [SESSION-6.1]).
+    pub write_timeout_secs: u64,
     /// Users one session may watch (default 1,000; [SESSION-7.1]).
     pub max_watched: usize,
     /// Writes per group commit at most (default 256).
@@ -133,6 +136,7 @@ impl Default for Settings {
             resume_ttl_secs: 7 * 24 * 3600,
             sync_page: 500,
             session_queue: 1024,
+            write_timeout_secs: 30,
             max_watched: 1000,
             max_commit_batch: 256,
             default_heartbeat_secs: 30,

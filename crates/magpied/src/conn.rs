@@ -83,6 +83,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut transport: Transport, peer: S
     let mut registered: Option<(Identity, u64)> = None;
     let mut buf = vec![0u8; 16 * 1024];
     let mut stopping = shared.stopping.clone();
+    let write_timeout = std::time::Duration::from_secs(shared.settings.write_timeout_secs.max(1));
 
     loop {
         while let Some(event) = conn.poll_event() {
@@ -107,7 +108,13 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut transport: Transport, peer: S
             }
         }
         while let Some(bytes) = conn.poll_transmit(Instant::now()) {
-            if transport.write(bytes).await.is_err() {
+            // [SESSION-6.1]: a client that stops reading blocks only its own task, and not for
+            // longer than the write timeout; it resumes later with SYNC and loses nothing.
+            let written = tokio::time::timeout(write_timeout, transport.write(bytes)).await;
+            if !matches!(written, Ok(Ok(()))) {
+                if written.is_err() {
+                    tracing::debug!(%peer, "slow reader: write timed out");
+                }
                 conn.handle_eof();
             }
         }

@@ -404,3 +404,43 @@ async fn bad_input_gets_its_code_and_others_keep_being_served() {
     assert_eq!(a.seq, 1);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_slow_reader_is_dropped_and_others_keep_being_served() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start_with(dir.path(), |s| {
+        s.session_queue = 16;
+        s.write_timeout_secs = 1;
+    })
+    .await;
+    let addr = server.local_addr();
+    // Bob logs in and then never reads again.
+    let slow = TestClient::login(addr, "bob", "b-phone").await;
+    let mut alice = TestClient::login(addr, "alice", "a-phone").await;
+    // Incompressible text, so that compression cannot hide the volume.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let body: String = (0..15_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'!' + (x % 90) as u8)
+        })
+        .collect();
+    for i in 0..1000 {
+        let a = ack(alice.send_text("bob", &format!("s{i}"), &body).await);
+        assert_eq!(a.seq, i + 1);
+    }
+    // Alice got every ack although bob never read, and bob's session is gone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while server.session_count() > 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.session_count(), 1, "the slow reader was dropped");
+    drop(slow);
+    // Bob loses nothing: he syncs all 1,000 later.
+    let mut bob = TestClient::login(addr, "bob", "b-phone2").await;
+    let (events, _) = bob.sync_all(pb::Cursor::default()).await;
+    assert_eq!(messages(&events).len(), 1000);
+    server.shutdown().await;
+}

@@ -1,0 +1,214 @@
+//! Session cases (`spec/session.md`).
+
+use std::time::Duration;
+
+use magpie_auth::Platform;
+use magpie_session::{Body, pb};
+use prost::Message as _;
+
+use crate::case::{Case, Level, Verdict};
+use crate::conn::{Conn, WAIT};
+use crate::raw::{self, frame};
+use crate::server::{
+    claims, close_after_welcome, fresh, hello, judge_close, login, mint_with, server, still_alive,
+};
+
+const PROTOCOL_ERROR: u64 = 0x01;
+const IDLE_TIMEOUT: u64 = 0x09;
+const NOT_AUTHENTICATED: u64 = 0x0B;
+const HANDSHAKE_INVALID: u64 = 0x12;
+const SESSION_REPLACED: u64 = 0x14;
+
+pub(crate) fn cases() -> Vec<Case> {
+    vec![
+        Case::new("session/2.2/1", &["SESSION-2.2", "SESSION-2.1"], Level::Must,
+            "Before it has sent WELCOME, a server MUST NOT accept any packet but HELLO, PING and PONG: anything else is a connection error NOT_AUTHENTICATED.",
+            |t| async move {
+                let s = server(&t);
+                let mut c = match Conn::connect(s.addr).await {
+                    Ok(c) => c,
+                    Err(e) => return Verdict::fail("a connection", e),
+                };
+                let mut bytes = raw::PREFACE.to_vec();
+                let send = pb::Send { to: "x".into(), client_msg_id: "m".into(), ..Default::default() };
+                bytes.extend(frame(1, 0x12, Some(1), &send.encode_to_vec()));
+                let _ = c.send(&bytes).await;
+                if let Err(e) = c.read_preface().await {
+                    return Verdict::fail("server preface then CLOSE NOT_AUTHENTICATED", e);
+                }
+                let seen = c.expect_close(WAIT).await;
+                judge_close(s, seen, NOT_AUTHENTICATED, "NOT_AUTHENTICATED").await
+            }),
+        Case::new("session/2.2/2", &["SESSION-2.2"], Level::Must,
+            "A second HELLO after WELCOME is a PROTOCOL_ERROR.",
+            |t| async move {
+                let s = server(&t);
+                let user = fresh("hello2");
+                let h = hello(s, mint_with(&claims(s, &user, "d1"), &s.secret), "d1", Platform::Web);
+                close_after_welcome(&t, frame(1, 0x10, Some(9), &h.encode_to_vec()), PROTOCOL_ERROR, "PROTOCOL_ERROR").await
+            }),
+        Case::new("session/1.2/1", &["SESSION-1.2"], Level::Must,
+            "A request MUST carry an Id. A server MUST treat a request without an Id as PROTOCOL_ERROR.",
+            |t| async move {
+                let send = pb::Send { to: "bob".into(), client_msg_id: "m1".into(), ..Default::default() };
+                close_after_welcome(&t, frame(0, 0x12, None, &send.encode_to_vec()), PROTOCOL_ERROR, "PROTOCOL_ERROR").await
+            }),
+        Case::new("session/1.4/1", &["SESSION-1.4"], Level::Must,
+            "A server MUST treat a client-sent PUSH, WELCOME, SEND_ACK, ... as PROTOCOL_ERROR.",
+            |t| async move {
+                close_after_welcome(&t, frame(0, 0x14, None, &pb::Push::default().encode_to_vec()), PROTOCOL_ERROR, "PROTOCOL_ERROR").await
+            }),
+        Case::new("session/1.1/1", &["SESSION-1.1", "ERR-1.1", "WIRE-10.2"], Level::Must,
+            "A body that does not parse is a request error BAD_REQUEST for requests.",
+            |t| async move {
+                let s = server(&t);
+                let (mut c, _) = match login(s, &fresh("badreq"), "d1").await {
+                    Ok(x) => x,
+                    Err(v) => return v,
+                };
+                let expected = "REQUEST_ERROR 0x100 with the request's Id; connection stays open (PONG)";
+                let _ = c.send(&frame(1, 0x12, Some(42), &[0xFF, 0xFF, 0xFF])).await;
+                let observed = match c.reply(42).await {
+                    Ok(Body::RequestError(e)) if e.code == 0x100 => {
+                        match c.ping(b"still").await {
+                            Ok(()) => return Verdict::pass(expected, format!("REQUEST_ERROR 0x100 {:?}, PONG", e.message)),
+                            Err(e) => e,
+                        }
+                    }
+                    Ok(other) => format!("{other:?}"),
+                    Err(e) => e,
+                };
+                still_alive(s, Verdict::fail(expected, observed)).await
+            }),
+        Case::new("session/1.1/2", &["SESSION-1.1", "SESSION-2.5"], Level::Must,
+            "A body that does not parse is ... a connection error HANDSHAKE_INVALID for HELLO.",
+            |t| async move {
+                let s = server(&t);
+                let mut c = match Conn::connect(s.addr).await {
+                    Ok(c) => c,
+                    Err(e) => return Verdict::fail("a connection", e),
+                };
+                let mut bytes = raw::PREFACE.to_vec();
+                bytes.extend(frame(1, 0x10, Some(1), &[0xFF, 0xFF, 0xFF]));
+                let _ = c.send(&bytes).await;
+                let _ = c.read_preface().await;
+                let seen = c.expect_close(WAIT).await;
+                judge_close(s, seen, HANDSHAKE_INVALID, "HANDSHAKE_INVALID").await
+            }),
+        Case::new("session/2.5/1", &["SESSION-2.5", "SESSION-2.4", "SESSION-2.6"], Level::Must,
+            "heartbeat: the HELLO's heartbeat_ms clamped to the server's [min_heartbeat, max_heartbeat]; idle_timeout_ms is 2.5 × the negotiated heartbeat.",
+            |t| async move {
+                let s = server(&t);
+                let user = fresh("hb");
+                let mut h = hello(s, mint_with(&claims(s, &user, "d1"), &s.secret), "d1", Platform::Web);
+                h.heartbeat_ms = 1;
+                let mut c = match Conn::connect(s.addr).await {
+                    Ok(c) => c,
+                    Err(e) => return Verdict::fail("a connection", e),
+                };
+                let expected = "WELCOME for the user, heartbeat_ms > 1 (clamped), idle_timeout_ms = 2.5 × heartbeat_ms";
+                match c.handshake(&h).await {
+                    Ok(w) => {
+                        let ok = w.user_id == user && w.heartbeat_ms > 1 && u64::from(w.idle_timeout_ms) * 2 == u64::from(w.heartbeat_ms) * 5;
+                        c.close().await;
+                        Verdict::check(ok, expected, format!("user {:?} heartbeat_ms {} idle_timeout_ms {}", w.user_id, w.heartbeat_ms, w.idle_timeout_ms))
+                    }
+                    Err(seen) => Verdict::fail(expected, seen.describe()),
+                }
+            }),
+        Case::new("session/2.5/2", &["SESSION-2.5", "WIRE-6.1"], Level::Must,
+            "limits: ... values outside floor and ceiling are HANDSHAKE_INVALID.",
+            |t| async move {
+                let s = server(&t);
+                let user = fresh("lim");
+                let mut h = hello(s, mint_with(&claims(s, &user, "d1"), &s.secret), "d1", Platform::Web);
+                h.limits = Some(pb::Limits { max_frame_size: 100, ..Default::default() });
+                let mut c = match Conn::connect(s.addr).await {
+                    Ok(c) => c,
+                    Err(e) => return Verdict::fail("a connection", e),
+                };
+                match c.handshake(&h).await {
+                    Ok(_) => Verdict::fail("CLOSE HANDSHAKE_INVALID", "WELCOME"),
+                    Err(seen) => judge_close(s, seen, HANDSHAKE_INVALID, "HANDSHAKE_INVALID").await,
+                }
+            }),
+        Case::new("session/5.1/1", &["SESSION-5.1"], Level::Must,
+            "When a device connects while a session of the same (app, user, device id) is open, the server MUST close the older session with SESSION_REPLACED.",
+            |t| async move {
+                let s = server(&t);
+                let user = fresh("repl");
+                let (mut old, _) = match login(s, &user, "d1").await {
+                    Ok(x) => x,
+                    Err(v) => return v,
+                };
+                let (new, _) = match login(s, &user, "d1").await {
+                    Ok(x) => x,
+                    Err(v) => return v,
+                };
+                let seen = old.expect_close(WAIT).await;
+                let v = judge_close(s, seen, SESSION_REPLACED, "SESSION_REPLACED").await;
+                new.close().await;
+                v
+            }),
+        Case::new("session/7.2/1", &["SESSION-7.2", "SESSION-7.1"], Level::Must,
+            "When a watched user goes from no open session to one, or from one to none, the server MUST push a PresenceEvent to every session watching that user.",
+            |t| async move {
+                let s = server(&t);
+                let (watcher, target) = (fresh("watcher"), fresh("watched"));
+                let (mut w, _) = match login(s, &watcher, "d1").await {
+                    Ok(x) => x,
+                    Err(v) => return v,
+                };
+                let expected = "OK to WATCH; PresenceEvent online=true then online=false";
+                match w.request(Body::Watch(pb::Watch { users: vec![target.clone()], unwatch: false })).await {
+                    Ok(Body::Ok(_)) => {}
+                    other => return Verdict::fail(expected, format!("WATCH answered {other:?}")),
+                }
+                let (c, _) = match login(s, &target, "d1").await {
+                    Ok(x) => x,
+                    Err(v) => return v,
+                };
+                w.drain(Duration::from_millis(700)).await;
+                c.close().await;
+                w.drain(Duration::from_millis(1500)).await;
+                let seen: Vec<bool> = w.pushes.iter().flat_map(|p| p.presence.iter()).filter(|e| e.user_id == target).map(|e| e.online).collect();
+                Verdict::check(seen == [true, false], expected, format!("presence events for the watched user: {seen:?}"))
+            }),
+        Case::new("session/2.3/1", &["SESSION-2.3"], Level::Must,
+            "A server MUST close a connection that has not completed the handshake within its handshake_timeout (default 10 s) with IDLE_TIMEOUT.",
+            |t| async move {
+                let s = server(&t);
+                let mut c = match Conn::connect(s.addr).await {
+                    Ok(c) => c,
+                    Err(e) => return Verdict::fail("a connection", e),
+                };
+                let _ = c.send(&raw::PREFACE).await;
+                let _ = c.read_preface().await;
+                let seen = c.expect_close(Duration::from_secs(13)).await;
+                judge_close(s, seen, IDLE_TIMEOUT, "IDLE_TIMEOUT").await
+            })
+        .timeout(Duration::from_secs(25)),
+        Case::new("session/3.2/1", &["SESSION-3.2"], Level::Must,
+            "A server MUST close a session with IDLE_TIMEOUT when it has received no frame for idle_timeout_ms.",
+            |t| async move {
+                let s = server(&t);
+                let user = fresh("idle");
+                let mut h = hello(s, mint_with(&claims(s, &user, "d1"), &s.secret), "d1", Platform::Web);
+                h.heartbeat_ms = 1;
+                let mut c = match Conn::connect(s.addr).await {
+                    Ok(c) => c,
+                    Err(e) => return Verdict::fail("a connection", e),
+                };
+                let w = match c.handshake(&h).await {
+                    Ok(w) => w,
+                    Err(seen) => return Verdict::fail("WELCOME", seen.describe()),
+                };
+                if w.idle_timeout_ms > 14_000 {
+                    return Verdict::info("idle timeout short enough to test", format!("idle_timeout_ms {} too long to wait for", w.idle_timeout_ms));
+                }
+                let seen = c.expect_close(Duration::from_millis(u64::from(w.idle_timeout_ms) + 3000)).await;
+                judge_close(s, seen, IDLE_TIMEOUT, "IDLE_TIMEOUT").await
+            })
+        .timeout(Duration::from_secs(25)),
+    ]
+}
