@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use magpie_proto::v1 as pb;
-use magpie_wire::{
-    Close, Compression, Error, ErrorCode, FrameType, Limits, Packet, VarInt, preface,
-};
+use magpie_wire::{Compression, Error, ErrorCode, FrameType, Limits, Packet, VarInt, preface};
 
 use crate::body::Body;
 use crate::link::{Closed, Link};
@@ -150,23 +148,10 @@ impl ClientConnection {
     }
 
     fn on_packet(&mut self, now: Instant, packet: Packet) {
+        let Some(packet) = self.link.control(packet) else {
+            return;
+        };
         let ty = packet.ty();
-        match ty {
-            FrameType::PING => {
-                let _ = self.link.send(Packet::pong_for(&packet));
-                return;
-            }
-            FrameType::PONG => return,
-            FrameType::CLOSE => {
-                let (code, reason) = match Close::decode(packet.body()) {
-                    Ok(c) => (c.code(), c.reason().to_owned()),
-                    Err(e) => (e.code(), e.to_string()),
-                };
-                self.link.peer_closed(code, reason);
-                return;
-            }
-            _ => {}
-        }
         let body = match Body::decode(ty, packet.body()) {
             Ok(Some(body)) => body,
             Ok(None) => return,

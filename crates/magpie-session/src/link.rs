@@ -120,6 +120,27 @@ impl Link {
         }
     }
 
+    /// Handles the wire layer's own packets: answers PING ([WIRE-9.1]), drops PONG, and records
+    /// a CLOSE ([WIRE-10.4]). Every other packet is handed back.
+    pub(crate) fn control(&mut self, packet: Packet) -> Option<Packet> {
+        match packet.ty() {
+            FrameType::PING => {
+                let _ = self.send(Packet::pong_for(&packet));
+                None
+            }
+            FrameType::PONG => None,
+            FrameType::CLOSE => {
+                let (code, reason) = match Close::decode(packet.body()) {
+                    Ok(c) => (c.code(), c.reason().to_owned()),
+                    Err(e) => (e.code(), e.to_string()),
+                };
+                self.peer_closed(code, reason);
+                None
+            }
+            _ => Some(packet),
+        }
+    }
+
     /// Bytes to write to the transport, if any.
     pub(crate) fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
         if self.closed.is_none() {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use magpie_proto::v1 as pb;
-use magpie_wire::{Close, Compression, ErrorCode, FrameType, Limits, Packet, VarInt, preface};
+use magpie_wire::{Compression, ErrorCode, FrameType, Limits, Packet, VarInt, preface};
 
 use crate::body::{Body, request_error};
 use crate::codes::{RequestCode, close};
@@ -203,23 +203,10 @@ impl ServerConnection {
     }
 
     fn on_packet(&mut self, packet: Packet) {
+        let Some(packet) = self.link.control(packet) else {
+            return;
+        };
         let ty = packet.ty();
-        match ty {
-            FrameType::PING => {
-                let _ = self.link.send(Packet::pong_for(&packet));
-                return;
-            }
-            FrameType::PONG => return,
-            FrameType::CLOSE => {
-                let (code, reason) = match Close::decode(packet.body()) {
-                    Ok(c) => (c.code(), c.reason().to_owned()),
-                    Err(e) => (e.code(), e.to_string()),
-                };
-                self.link.peer_closed(code, reason);
-                return;
-            }
-            _ => {}
-        }
         let decoded = Body::decode(ty, packet.body());
         match (self.phase, decoded) {
             (Phase::AwaitHello, Ok(Some(Body::Hello(hello)))) => match packet.id() {

@@ -135,18 +135,22 @@ impl TestClient {
         c
     }
 
+    fn collect_events(&mut self) {
+        while let Some(ev) = self.conn.poll_event() {
+            match ev {
+                ClientEvent::Welcome(w) => self.welcome = Some(w),
+                ClientEvent::Push(p) => self.pushes.push_back(p),
+                ClientEvent::Reply { id, body } => self.replies.push((id, body)),
+                ClientEvent::Closed(c) => self.closed = Some(c),
+            }
+        }
+    }
+
     /// Moves bytes until `done` holds, the connection ends, or WAIT passes.
     pub async fn pump_until(&mut self, mut done: impl FnMut(&TestClient) -> bool) {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            while let Some(ev) = self.conn.poll_event() {
-                match ev {
-                    ClientEvent::Welcome(w) => self.welcome = Some(w),
-                    ClientEvent::Push(p) => self.pushes.push_back(p),
-                    ClientEvent::Reply { id, body } => self.replies.push((id, body)),
-                    ClientEvent::Closed(c) => self.closed = Some(c),
-                }
-            }
+            self.collect_events();
             if let Some(bytes) = self.conn.poll_transmit(Instant::now())
                 && self.stream.write_all(&bytes).await.is_err()
             {
@@ -171,14 +175,7 @@ impl TestClient {
     pub async fn drain(&mut self, dur: std::time::Duration) {
         let until = tokio::time::Instant::now() + dur;
         while tokio::time::Instant::now() < until && self.closed.is_none() {
-            while let Some(ev) = self.conn.poll_event() {
-                match ev {
-                    ClientEvent::Welcome(w) => self.welcome = Some(w),
-                    ClientEvent::Push(p) => self.pushes.push_back(p),
-                    ClientEvent::Reply { id, body } => self.replies.push((id, body)),
-                    ClientEvent::Closed(c) => self.closed = Some(c),
-                }
-            }
+            self.collect_events();
             if let Some(bytes) = self.conn.poll_transmit(Instant::now())
                 && self.stream.write_all(&bytes).await.is_err()
             {
@@ -194,14 +191,7 @@ impl TestClient {
                 }
             }
         }
-        while let Some(ev) = self.conn.poll_event() {
-            match ev {
-                ClientEvent::Welcome(w) => self.welcome = Some(w),
-                ClientEvent::Push(p) => self.pushes.push_back(p),
-                ClientEvent::Reply { id, body } => self.replies.push((id, body)),
-                ClientEvent::Closed(c) => self.closed = Some(c),
-            }
-        }
+        self.collect_events();
     }
 
     pub async fn request(&mut self, body: Body) -> Body {
