@@ -301,3 +301,69 @@ async fn a_broken_codec_is_caught() {
         report.summary()
     );
 }
+
+/// Runs the cases whose id contains `filter` against a magpied with one fault switched on
+/// (feature `faults`, compiled only for tests).
+async fn run_faulty(filter: &str, fault: impl FnOnce(&mut magpied::Faults)) -> Report {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = magpied::Settings {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: dir.path().to_path_buf(),
+        apps: vec![magpied::AppConfig {
+            id: APP.into(),
+            secret: SECRET.into(),
+            devices: Default::default(),
+        }],
+        handshake_timeout_secs: 1,
+        ..magpied::Settings::default()
+    };
+    fault(&mut settings.faults);
+    let server = magpied::Server::start(settings)
+        .await
+        .expect("server starts");
+    let target = Target::Server(ServerTarget {
+        addr: server.local_addr(),
+        app: APP.into(),
+        secret: SECRET.into(),
+        ws: None,
+        admin: None,
+    });
+    let config = Config {
+        filter: Some(filter.into()),
+        jobs: 4,
+        seed: Some(5),
+        overall: Duration::from_secs(60),
+        ..Config::default()
+    };
+    let report = run(target, &config).await;
+    server.shutdown().await;
+    println!("{}", report.summary());
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fault_switch_ack_without_commit_is_caught() {
+    let report = run_faulty("sync/5.2/1", |f| f.ack_without_commit = true).await;
+    assert_eq!(outcome(&report, "v1/sync/5.2/1"), Outcome::Fail);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fault_switch_skipped_expiry_check_is_caught() {
+    let report = run_faulty("auth/3.3", |f| f.skip_token_time_check = true).await;
+    assert_eq!(outcome(&report, "v1/auth/3.3/1"), Outcome::Fail);
+    assert_eq!(outcome(&report, "v1/auth/3.3/2"), Outcome::Fail);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fault_switch_reordered_sync_is_caught() {
+    let report = run_faulty("sync/4.1/1", |f| f.reverse_sync_pages = true).await;
+    assert_eq!(outcome(&report, "v1/sync/4.1/1"), Outcome::Fail);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_faults_the_same_cases_pass() {
+    for filter in ["sync/5.2/1", "auth/3.3", "sync/4.1/1"] {
+        let report = run_faulty(filter, |_| {}).await;
+        assert_eq!(report.failed(), 0, "{filter}: {}", report.summary());
+    }
+}

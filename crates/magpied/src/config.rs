@@ -74,6 +74,20 @@ pub enum DurabilityMode {
     Relaxed,
 }
 
+/// Deliberate faults, so the conformance suite can show it catches a broken server (feature
+/// `faults`, for tests only; every switch is off by default).
+#[cfg(feature = "faults")]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Answer SEND with an ack and never commit the message (breaks [SYNC-5.2]).
+    pub ack_without_commit: bool,
+    /// Accept expired and not-yet-valid tokens (breaks [AUTH-3.3]).
+    pub skip_token_time_check: bool,
+    /// Return each SYNC page in reverse offset order (breaks [SYNC-4.1]).
+    pub reverse_sync_pages: bool,
+}
+
 /// All server settings, with defaults.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -117,6 +131,9 @@ pub struct Settings {
     pub default_heartbeat_secs: u64,
     /// Handshake timeout, seconds (default 10).
     pub handshake_timeout_secs: u64,
+    /// Deliberate faults (feature `faults` only).
+    #[cfg(feature = "faults")]
+    pub faults: Faults,
 }
 
 impl Default for Settings {
@@ -141,6 +158,8 @@ impl Default for Settings {
             max_commit_batch: 256,
             default_heartbeat_secs: 30,
             handshake_timeout_secs: 10,
+            #[cfg(feature = "faults")]
+            faults: Faults::default(),
         }
     }
 }

@@ -192,6 +192,20 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, send: pb::Send) -> Pe
         content_hash,
         participants: vec![me.user.clone(), send.to.clone()],
     };
+    #[cfg(feature = "faults")]
+    if shared.settings.faults.ack_without_commit {
+        let seq = shared
+            .store
+            .conversation(&me.app, &conversation)
+            .map_or(1, |c| c.last_seq + 1);
+        return ready(Body::SendAck(pb::SendAck {
+            message_id: format!("{conversation}/{seq}"),
+            conversation_id: conversation,
+            seq,
+            server_time_ms: now,
+            duplicate: false,
+        }));
+    }
     // Queued now, in request order; the ack waits for the durable commit ([SYNC-5.2]).
     let committed = match shared.committer.enqueue(write) {
         Ok(f) => f,
@@ -325,6 +339,10 @@ fn handle_sync(shared: &Shared, ctx: &SessionCtx, sync: pb::Sync) -> Body {
             break;
         }
         events.push(event);
+    }
+    #[cfg(feature = "faults")]
+    if shared.settings.faults.reverse_sync_pages {
+        events.reverse();
     }
     Body::SyncReply(pb::SyncReply {
         epoch: head.epoch,

@@ -25,6 +25,8 @@ use tokio::task::JoinSet;
 use tokio_util::task::TaskTracker;
 
 pub use admin::signature as admin_signature;
+#[cfg(feature = "faults")]
+pub use config::Faults;
 pub use config::{AppConfig, DevicePolicy, DurabilityMode, OverflowRule, Settings};
 
 use crate::conn::Transport;
@@ -168,10 +170,18 @@ impl Server {
             None => None,
         };
         let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
-        let verify_policy = VerifyPolicy {
+        #[allow(unused_mut)]
+        let mut verify_policy = VerifyPolicy {
             clock_skew: settings.clock_skew_secs,
             max_ttl: Some(settings.max_token_ttl_secs),
         };
+        #[cfg(feature = "faults")]
+        if settings.faults.skip_token_time_check {
+            verify_policy = VerifyPolicy {
+                clock_skew: 1 << 40,
+                max_ttl: None,
+            };
+        }
         let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(Shared {
             settings,
