@@ -263,7 +263,7 @@ impl ClientConnection {
         Some(match self.phase {
             Phase::Open => {
                 let ping = self.link.last_tx + self.heartbeat;
-                let idle = self.link.last_rx + self.idle_timeout.min(Duration::from_secs(86_400));
+                let idle = self.link.idle_deadline(self.idle_timeout);
                 ping.min(idle)
             }
             _ => self.created + self.handshake_timeout,
@@ -277,7 +277,7 @@ impl ClientConnection {
         }
         match self.phase {
             Phase::Open => {
-                if now >= self.link.last_rx + self.idle_timeout.min(Duration::from_secs(86_400)) {
+                if now >= self.link.idle_deadline(self.idle_timeout) {
                     self.link.close(
                         ErrorCode::IDLE_TIMEOUT,
                         None,

@@ -1,6 +1,6 @@
 //! What both halves of a connection share: the codec, the byte buffers, the close path.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use magpie_wire::{
@@ -139,6 +139,12 @@ impl Link {
             }
             _ => Some(packet),
         }
+    }
+
+    /// When the peer counts as silent: `timeout` after the last received byte. Capped at a day so
+    /// an "infinite" timeout (before the handshake sets one) cannot overflow `Instant`.
+    pub(crate) fn idle_deadline(&self, timeout: Duration) -> Instant {
+        self.last_rx + timeout.min(Duration::from_secs(86_400))
     }
 
     /// Bytes to write to the transport, if any.

@@ -356,7 +356,7 @@ impl ServerConnection {
             return None;
         }
         Some(match self.phase {
-            Phase::Open => self.link.last_rx + self.idle_timeout.min(Duration::from_secs(86_400)),
+            Phase::Open => self.link.idle_deadline(self.idle_timeout),
             _ => self.created + self.config.handshake_timeout,
         })
     }

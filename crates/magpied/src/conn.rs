@@ -241,23 +241,20 @@ async fn open(
         .map(|a| a.policy.clone())
         .unwrap_or_default();
     let now_ms = unix_now_ms();
+    let head = match shared.store.stream_head(&identity.app, &identity.user) {
+        Ok(h) => h,
+        Err(e) => {
+            conn.reject(ErrorCode::INTERNAL_ERROR, format!("store: {e}"));
+            return None;
+        }
+    };
     let session = match shared
         .hub
-        .register(&identity, &policy, mailbox.clone(), now_ms)
+        .register(&identity, head.epoch, &policy, mailbox.clone(), now_ms)
     {
         Ok(s) => s,
         Err(Refused(reason)) => {
             conn.reject(close::LOGIN_REFUSED, reason);
-            return None;
-        }
-    };
-    let head = match shared.store.stream_head(&identity.app, &identity.user) {
-        Ok(h) => h,
-        Err(e) => {
-            shared
-                .hub
-                .unregister(&identity.app, &identity.user, session, now_ms);
-            conn.reject(ErrorCode::INTERNAL_ERROR, format!("store: {e}"));
             return None;
         }
     };

@@ -232,13 +232,8 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, send: pb::Send) -> Pe
                             offset: *offset,
                             kind: Some(pb::event::Kind::Message(to_proto(&stored, user))),
                         };
-                        let epoch = shared
-                            .store
-                            .stream_head(&app, user)
-                            .map(|h| h.epoch)
-                            .unwrap_or(0);
+                        // The hub stamps each session's stream epoch.
                         let push = pb::Push {
-                            epoch,
                             events: vec![event],
                             ..Default::default()
                         };
@@ -408,11 +403,6 @@ fn start_read(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, r: pb::Read) -> Pendi
                 offset: Some(offset),
             }) => {
                 // [SYNC-7.1]: the user's other devices learn it through the stream.
-                let epoch = shared
-                    .store
-                    .stream_head(&me.app, &me.user)
-                    .map(|h| h.epoch)
-                    .unwrap_or(0);
                 let event = pb::Event {
                     offset,
                     kind: Some(pb::event::Kind::Read(pb::ReadMarker {
@@ -422,7 +412,6 @@ fn start_read(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, r: pb::Read) -> Pendi
                     })),
                 };
                 let push = pb::Push {
-                    epoch,
                     events: vec![event],
                     ..Default::default()
                 };

@@ -50,6 +50,9 @@ impl Mailbox {
 #[derive(Debug, Clone)]
 struct Entry {
     id: u64,
+    /// The user's stream epoch, fixed for the stream's life ([SYNC-3.3]): stamped on every push
+    /// so no push needs a store read.
+    epoch: u64,
     device: String,
     platform: Platform,
     mailbox: Mailbox,
@@ -89,6 +92,7 @@ impl Hub {
     pub(crate) fn register(
         &self,
         who: &Identity,
+        epoch: u64,
         policy: &DevicePolicy,
         mailbox: Mailbox,
         now_ms: u64,
@@ -143,6 +147,7 @@ impl Hub {
         let was_offline = list.is_empty();
         list.push(Entry {
             id,
+            epoch,
             device: device.to_owned(),
             platform,
             mailbox,
@@ -179,17 +184,19 @@ impl Hub {
         }
     }
 
-    /// Pushes to every open session of a user.
+    /// Pushes to every open session of a user, stamped with the user's stream epoch.
     pub(crate) fn push_to_user(&self, app: &str, user: &str, push: &pb::Push, except: Option<u64>) {
         let inner = self.lock();
         if let Some(list) = inner.sessions.get(&(app.to_owned(), user.to_owned())) {
             for e in list.iter().filter(|e| Some(e.id) != except) {
-                e.mailbox.push(push.clone());
+                let mut push = push.clone();
+                push.epoch = e.epoch;
+                e.mailbox.push(push);
             }
         }
     }
 
-    /// Watches or unwatches users; returns the number watched after.
+    /// Watches or unwatches users.
     pub(crate) fn watch(
         &self,
         app: &str,
@@ -197,7 +204,7 @@ impl Hub {
         mailbox: &Mailbox,
         users: &[String],
         unwatch: bool,
-    ) -> usize {
+    ) {
         let mut inner = self.lock();
         for u in users {
             let key = (app.to_owned(), u.clone());
@@ -217,7 +224,6 @@ impl Hub {
                 inner.watching.entry(session).or_default().insert(key);
             }
         }
-        inner.watching.get(&session).map_or(0, HashSet::len)
     }
 
     /// How many users a session watches.
