@@ -49,6 +49,23 @@ pub struct ServerTarget {
     pub ws: Option<String>,
     /// The admin API address (`spec/auth.md` §6), if the suite may test it.
     pub admin: Option<SocketAddr>,
+    /// The server's per-conversation message limit, if it has one, for the retention case.
+    pub retention: Option<Retention>,
+}
+
+/// A server's declared per-conversation message limit ([SYNC-8.1]).
+#[derive(Clone, Copy, Debug)]
+pub struct Retention {
+    /// The server's `max_messages_per_conversation`.
+    pub max_messages_per_conversation: u64,
+    /// How long the server may take to apply it (the reference server's pass interval is a
+    /// setting, 60 s by default).
+    pub within: Duration,
+}
+
+impl Retention {
+    /// The default bound on applying the limit: past the reference server's default interval.
+    pub const DEFAULT_WITHIN: Duration = Duration::from_secs(75);
 }
 
 /// How a run is done.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use magpie_conformance::{Config, Level, ServerTarget, Target, coverage, list, run};
+use magpie_conformance::{Config, Level, Retention, ServerTarget, Target, coverage, list, run};
 
 #[derive(Parser)]
 #[command(version, about = "The Magpie conformance suite")]
@@ -36,6 +36,13 @@ enum Command {
         /// HOST:PORT of the admin API (revocation, spec/auth.md §6).
         #[arg(long)]
         admin: Option<String>,
+        /// The server's per-conversation message limit, if it has one: enables the retention
+        /// case (spec/sync.md SYNC-8.1), which sends that many messages plus three.
+        #[arg(long, value_name = "N")]
+        max_messages_per_conversation: Option<u64>,
+        /// Seconds the server may take to apply that limit [default: 75].
+        #[arg(long, value_name = "SECS", default_value_t = 75)]
+        retention_wait: u64,
         #[command(flatten)]
         common: Common,
     },
@@ -93,6 +100,8 @@ fn main() -> ExitCode {
             secret,
             ws,
             admin,
+            max_messages_per_conversation,
+            retention_wait,
             common,
         } => {
             let admin =
@@ -112,6 +121,10 @@ fn main() -> ExitCode {
                     secret,
                     ws,
                     admin,
+                    retention: max_messages_per_conversation.map(|n| Retention {
+                        max_messages_per_conversation: n,
+                        within: std::time::Duration::from_secs(retention_wait),
+                    }),
                 }),
                 common,
             )

@@ -3,10 +3,14 @@
 
 use std::time::Duration;
 
-use magpie_conformance::{Config, Level, Outcome, Report, ServerTarget, Target, coverage, run};
+use magpie_conformance::{
+    Config, Level, Outcome, Report, Retention, ServerTarget, Target, coverage, run,
+};
 
 const APP: &str = "conf";
 const SECRET: &str = "conformance-secret-0123456789";
+/// The in-process server's per-conversation message limit, declared to the retention case.
+const RETENTION_LIMIT: u64 = 1_000;
 
 fn config() -> Config {
     Config {
@@ -44,6 +48,8 @@ async fn start_magpied(dir: &std::path::Path) -> magpied::Server {
         }],
         handshake_timeout_secs: 1,
         session_queue: 16,
+        max_messages_per_conversation: RETENTION_LIMIT,
+        retention_interval_secs: 1,
         admin_listen: Some("127.0.0.1:0".parse().expect("addr")),
         ws_listen: Some("127.0.0.1:0".parse().expect("addr")),
         ..magpied::Settings::default()
@@ -63,6 +69,10 @@ async fn server_suite_against_magpied() {
         secret: SECRET.into(),
         ws: server.ws_addr().map(|a| format!("ws://{a}/")),
         admin: server.admin_addr(),
+        retention: Some(Retention {
+            max_messages_per_conversation: RETENTION_LIMIT,
+            within: Duration::from_secs(10),
+        }),
     });
     let report = run(target, &config()).await;
     assert_no_must_failures(&report);

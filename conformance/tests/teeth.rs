@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use magpie_conformance::{Config, Outcome, Report, ServerTarget, Target, run};
+use magpie_conformance::{Config, Outcome, Report, Retention, ServerTarget, Target, run};
 use magpie_session::{Body, pb};
 use magpie_wire::{Close, Decoder, Encoder, ErrorCode, FrameType, Packet};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -212,6 +212,7 @@ async fn run_with_fault(fault: Fault) -> Report {
         secret: SECRET.into(),
         ws: None,
         admin: None,
+        retention: None,
     });
     let config = Config {
         jobs: 8,
@@ -305,6 +306,16 @@ async fn a_broken_codec_is_caught() {
 /// Runs the cases whose id contains `filter` against a magpied with one fault switched on
 /// (feature `faults`, compiled only for tests).
 async fn run_faulty(filter: &str, fault: impl FnOnce(&mut magpied::Faults)) -> Report {
+    run_against(filter, |s| fault(&mut s.faults), None).await
+}
+
+/// Runs the cases whose id contains `filter` against a magpied with `tweak`ed settings, declaring
+/// `retention` to the suite.
+async fn run_against(
+    filter: &str,
+    tweak: impl FnOnce(&mut magpied::Settings),
+    retention: Option<Retention>,
+) -> Report {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut settings = magpied::Settings {
         listen: "127.0.0.1:0".parse().expect("addr"),
@@ -317,7 +328,7 @@ async fn run_faulty(filter: &str, fault: impl FnOnce(&mut magpied::Faults)) -> R
         handshake_timeout_secs: 1,
         ..magpied::Settings::default()
     };
-    fault(&mut settings.faults);
+    tweak(&mut settings);
     let server = magpied::Server::start(settings)
         .await
         .expect("server starts");
@@ -327,6 +338,7 @@ async fn run_faulty(filter: &str, fault: impl FnOnce(&mut magpied::Faults)) -> R
         secret: SECRET.into(),
         ws: None,
         admin: None,
+        retention,
     });
     let config = Config {
         filter: Some(filter.into()),
@@ -339,6 +351,27 @@ async fn run_faulty(filter: &str, fault: impl FnOnce(&mut magpied::Faults)) -> R
     server.shutdown().await;
     println!("{}", report.summary());
     report
+}
+
+/// A server that does not apply the limit it declares is caught; one that does passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unapplied_message_limit_is_caught() {
+    let declared = Some(Retention {
+        max_messages_per_conversation: 5,
+        within: Duration::from_secs(3),
+    });
+    let report = run_against("sync/8.1/1", |_| {}, declared).await;
+    assert_eq!(outcome(&report, "v1/sync/8.1/1"), Outcome::Fail);
+    let report = run_against(
+        "sync/8.1/1",
+        |s| {
+            s.max_messages_per_conversation = 5;
+            s.retention_interval_secs = 1;
+        },
+        declared,
+    )
+    .await;
+    assert_eq!(outcome(&report, "v1/sync/8.1/1"), Outcome::Pass);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -18,6 +18,10 @@ const IDLE_TIMEOUT: u64 = 0x09;
 const NOT_AUTHENTICATED: u64 = 0x0B;
 const HANDSHAKE_INVALID: u64 = 0x12;
 const SESSION_REPLACED: u64 = 0x14;
+const BAD_REQUEST_FLOOD: u64 = 0x16;
+
+/// Bad requests sent by `session/6.2/1`: past the spec's default `max_request_errors` of 100.
+const FLOOD_REQUESTS: usize = 150;
 
 pub(crate) fn cases() -> Vec<Case> {
     vec![
@@ -210,5 +214,40 @@ pub(crate) fn cases() -> Vec<Case> {
                 judge_close(s, seen, IDLE_TIMEOUT, "IDLE_TIMEOUT").await
             })
         .timeout(Duration::from_secs(25)),
+        Case::new("session/6.2/1", &["SESSION-6.2"], Level::May,
+            "A server MAY close a session that sends more than max_request_errors (default 100) request errors per minute with BAD_REQUEST_FLOOD.",
+            |t| async move {
+                let s = server(&t);
+                let (mut c, _) = match login(s, &fresh("flood"), "d1").await {
+                    Ok(x) => x,
+                    Err(v) => return v,
+                };
+                // HISTORY of a conversation the user is not part of: a request error
+                // (UNKNOWN_CONVERSATION) that costs the server no write.
+                let bad = Body::History(pb::History {
+                    conversation_id: format!("d:{}:{}", fresh("x"), fresh("y")),
+                    from_seq: 1,
+                    limit: 1,
+                    backward: false,
+                });
+                let mut bytes = Vec::new();
+                for _ in 0..FLOOD_REQUESTS {
+                    let id = c.id();
+                    bytes.extend(frame(1, bad.frame_type().value().into_inner(), Some(id), &crate::conn::body_bytes(&bad)));
+                }
+                if let Err(e) = c.send(&bytes).await {
+                    return Verdict::fail("the requests are sent", e);
+                }
+                let seen = c.expect_close(WAIT).await;
+                let errors = c.other.iter().filter(|o| o.starts_with("REQUEST_ERROR")).count();
+                match seen {
+                    crate::conn::Seen::Timeout => still_alive(s, Verdict::info(
+                        "CLOSE BAD_REQUEST_FLOOD after more than max_request_errors request errors (optional)",
+                        format!("no CLOSE after {FLOOD_REQUESTS} bad requests ({errors} REQUEST_ERROR replies seen): the server does not limit request errors"),
+                    )).await,
+                    seen => judge_close(s, seen, BAD_REQUEST_FLOOD, "BAD_REQUEST_FLOOD").await
+                        .note(format!("{errors} REQUEST_ERROR replies before the CLOSE")),
+                }
+            }),
     ]
 }

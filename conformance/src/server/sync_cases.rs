@@ -4,10 +4,17 @@ use std::time::Duration;
 
 use magpie_session::{Body, pb};
 
-use crate::case::{Case, Level, Verdict};
+use crate::case::{Case, Level, Outcome, Verdict};
 use crate::server::{
     fresh, login, messages, send_ack, send_body, server, still_alive, sync_all, text, text_of,
 };
+
+/// The largest declared per-conversation limit the retention case fills (one SEND at a time).
+const MAX_RETENTION_LIMIT: u64 = 2_000;
+
+/// The retention case's own bound: filling the limit, then [`crate::Retention::within`] at its default.
+/// A longer declared wait is cut off here.
+const RETENTION_CASE_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn conv(a: &str, b: &str) -> String {
     if a <= b {
@@ -486,5 +493,92 @@ pub(crate) fn cases() -> Vec<Case> {
                 }
             },
         ),
+        Case::new(
+            "sync/8.1/1",
+            &["SYNC-8.1", "SYNC-2.3"],
+            Level::Must,
+            "A server keeps at most max_messages_per_conversation per conversation: messages past the limit are removed, the conversation's visible_from moves past them, and their events are removed from the streams.",
+            |t| async move {
+                let s = server(&t);
+                let Some(retention) = s.retention else {
+                    return Verdict::new(
+                        Outcome::Unimplemented,
+                        "a server with max_messages_per_conversation set",
+                        "no limit declared (--max-messages-per-conversation N)",
+                    );
+                };
+                let limit = retention.max_messages_per_conversation;
+                if !(1..=MAX_RETENTION_LIMIT).contains(&limit) {
+                    return Verdict::info(
+                        format!("a limit of 1..={MAX_RETENTION_LIMIT} to fill"),
+                        format!("limit {limit} is too large to fill within the case's bound"),
+                    );
+                }
+                let (a, b) = (fresh("alice"), fresh("bob"));
+                let (mut ca, _) = loginv!(s, &a, "d1");
+                let total = limit + 3;
+                let exp = format!(
+                    "after {total} messages with a limit of {limit}: HISTORY from 1 starts at seq 4 with visible_from 4 and last_seq {total}; the recipient's stream holds seqs 4..={total} only"
+                );
+                for i in 0..total {
+                    tryv!(send_ack(&mut ca, &b, &format!("r{i}"), "x").await, &exp);
+                }
+                let c = conv(&a, &b);
+                let deadline = tokio::time::Instant::now() + retention.within;
+                let reply = loop {
+                    let reply = match tryv!(
+                        ca.request(Body::History(pb::History {
+                            conversation_id: c.clone(),
+                            from_seq: 1,
+                            backward: false,
+                            limit: 2,
+                        }))
+                        .await,
+                        &exp
+                    ) {
+                        Body::HistoryReply(r) => r,
+                        other => return Verdict::fail(&exp, format!("{other:?}")),
+                    };
+                    if reply.visible_from > 1 || tokio::time::Instant::now() >= deadline {
+                        break reply;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                };
+                let seqs: Vec<u64> = reply.messages.iter().map(|m| m.seq).collect();
+                // A server may remove the messages and their events in separate steps: poll the
+                // recipient's stream until it is trimmed too, within the same bound.
+                let (mut cb, w) = loginv!(s, &b, "d1");
+                let epoch = w.head.map(|h| h.epoch).unwrap_or(0);
+                let streamed = loop {
+                    let (events, _) = tryv!(sync_all(&mut cb, epoch, 0).await, &exp);
+                    let streamed: Vec<u64> = messages(&events).iter().map(|m| m.seq).collect();
+                    if streamed.first().is_none_or(|&first| first >= 4)
+                        || tokio::time::Instant::now() >= deadline
+                    {
+                        break streamed;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                };
+                ca.close().await;
+                cb.close().await;
+                let ok = reply.visible_from == 4
+                    && reply.last_seq == total
+                    && seqs == [4, 5]
+                    && streamed == (4..=total).collect::<Vec<_>>();
+                Verdict::check(
+                    ok,
+                    exp,
+                    format!(
+                        "visible_from {}, last_seq {}, first page {seqs:?}; stream seqs {}..={} ({} messages)",
+                        reply.visible_from,
+                        reply.last_seq,
+                        streamed.first().copied().unwrap_or(0),
+                        streamed.last().copied().unwrap_or(0),
+                        streamed.len()
+                    ),
+                )
+            },
+        )
+        .timeout(RETENTION_CASE_TIMEOUT),
     ]
 }

@@ -110,6 +110,8 @@ pub struct Settings {
     pub retention_secs: u64,
     /// Maximum messages kept per conversation (default 0: no count limit).
     pub max_messages_per_conversation: u64,
+    /// Seconds between retention passes (default 60; [SYNC-8.1]).
+    pub retention_interval_secs: u64,
     /// Clock skew allowed on token times, seconds (default 300; [AUTH-3.3]).
     pub clock_skew_secs: u64,
     /// Longest token lifetime accepted, seconds (default 30 days).
@@ -131,6 +133,9 @@ pub struct Settings {
     pub default_heartbeat_secs: u64,
     /// Handshake timeout, seconds (default 10).
     pub handshake_timeout_secs: u64,
+    /// Request errors per minute before a session is closed with BAD_REQUEST_FLOOD (default 100;
+    /// [SESSION-6.2]).
+    pub max_request_errors: u32,
     /// Deliberate faults (feature `faults` only).
     #[cfg(feature = "faults")]
     pub faults: Faults,
@@ -148,6 +153,7 @@ impl Default for Settings {
             max_content_size: 16 * 1024,
             retention_secs: 7 * 24 * 3600,
             max_messages_per_conversation: 0,
+            retention_interval_secs: 60,
             clock_skew_secs: 300,
             max_token_ttl_secs: 30 * 24 * 3600,
             resume_ttl_secs: 7 * 24 * 3600,
@@ -158,6 +164,7 @@ impl Default for Settings {
             max_commit_batch: 256,
             default_heartbeat_secs: 30,
             handshake_timeout_secs: 10,
+            max_request_errors: 100,
             #[cfg(feature = "faults")]
             faults: Faults::default(),
         }
@@ -175,6 +182,7 @@ impl Settings {
         magpie_session::ServerConfig {
             default_heartbeat: Duration::from_secs(self.default_heartbeat_secs),
             handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
+            max_request_errors: self.max_request_errors,
             ..magpie_session::ServerConfig::default()
         }
     }

@@ -307,9 +307,10 @@ async fn accept_loop(
     }
 }
 
-/// Applies retention ([SYNC-8.1]) once a minute.
+/// Applies retention ([SYNC-8.1]) every `retention_interval_secs`.
 async fn retention_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let every = Duration::from_secs(shared.settings.retention_interval_secs.max(1));
+    let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = tick.tick() => {

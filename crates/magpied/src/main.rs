@@ -40,6 +40,9 @@ struct Args {
     /// Message retention in seconds [default: 604800, 7 days].
     #[arg(long)]
     retention_secs: Option<u64>,
+    /// Messages kept per conversation at most [default: 0, no count limit].
+    #[arg(long)]
+    max_messages_per_conversation: Option<u64>,
 }
 
 fn demo_app(data_dir: &std::path::Path) -> std::io::Result<AppConfig> {
@@ -110,6 +113,9 @@ async fn main() -> ExitCode {
     }
     if let Some(n) = args.retention_secs {
         settings.retention_secs = n;
+    }
+    if let Some(n) = args.max_messages_per_conversation {
+        settings.max_messages_per_conversation = n;
     }
     for spec in &args.apps {
         let Some((id, secret)) = spec.split_once(':') else {
