@@ -178,6 +178,30 @@ pub(crate) fn cases() -> Vec<Case> {
                 let seen: Vec<bool> = w.pushes.iter().flat_map(|p| p.presence.iter()).filter(|e| e.user_id == target).map(|e| e.online).collect();
                 Verdict::check(seen == [true, false], expected, format!("presence events for the watched user: {seen:?}"))
             }),
+        Case::new("session/7.2/2", &["SESSION-7.2"], Level::Must,
+            "When a watched user goes from one open session to none, the server MUST push a PresenceEvent to every session watching that user: also when the connection drops without a CLOSE.",
+            |t| async move {
+                let s = server(&t);
+                let (watcher, target) = (fresh("watcher"), fresh("dropped"));
+                let (c, _) = match login(s, &target, "d1").await {
+                    Ok(x) => x,
+                    Err(v) => return v,
+                };
+                let (mut w, _) = match login(s, &watcher, "d1").await {
+                    Ok(x) => x,
+                    Err(v) => return v,
+                };
+                let expected = "after the watched user's connection drops without CLOSE: PresenceEvent online=false";
+                match w.request(Body::Watch(pb::Watch { users: vec![target.clone()], unwatch: false })).await {
+                    Ok(Body::Ok(_)) => {}
+                    other => return Verdict::fail(expected, format!("WATCH answered {other:?}")),
+                }
+                c.abort().await;
+                w.drain(Duration::from_millis(1500)).await;
+                let seen: Vec<bool> = w.pushes.iter().flat_map(|p| p.presence.iter()).filter(|e| e.user_id == target).map(|e| e.online).collect();
+                w.close().await;
+                Verdict::check(seen == [false], expected, format!("presence events for the watched user: {seen:?}"))
+            }),
         Case::new("session/2.3/1", &["SESSION-2.3"], Level::Must,
             "A server MUST close a connection that has not completed the handshake within its handshake_timeout (default 10 s) with IDLE_TIMEOUT.",
             |t| async move {
