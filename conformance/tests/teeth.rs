@@ -24,6 +24,9 @@ enum Fault {
     DropPush,
     /// The proxy answers SEND with a made-up SEND_ACK and never forwards it.
     AckBeforeForward,
+    /// Reserved flag bits from the client are cleared before the server sees them: together the
+    /// proxy and the server accept frames with reserved bits set ([WIRE-4.2]).
+    AcceptReservedBits,
 }
 
 /// Proxies one connection, applying `fault`.
@@ -59,6 +62,21 @@ async fn up(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if matches!(fault, Fault::AcceptReservedBits) {
+            buf.extend_from_slice(&chunk[..n]);
+            let mut out = Vec::new();
+            if !preface_done && buf.len() >= 5 {
+                out.extend_from_slice(&buf.split_to(5));
+                preface_done = true;
+            }
+            if preface_done {
+                clear_reserved_bits(&mut buf, &mut out);
+            }
+            if to.write_all(&out).await.is_err() {
+                break;
+            }
+            continue;
+        }
         if raw {
             if to.write_all(&chunk[..n]).await.is_err() {
                 break;
@@ -103,6 +121,45 @@ async fn up(
         }
     }
     let _ = to.shutdown().await;
+}
+
+/// Moves every whole frame of `buf` to `out` with its reserved flag bits cleared (the proxy's own
+/// walk over the header fields, [WIRE-4.1]: the reference decoder would refuse these frames).
+fn clear_reserved_bits(buf: &mut BytesMut, out: &mut Vec<u8>) {
+    fn varint(b: &[u8]) -> Option<(u64, usize)> {
+        let first = *b.first()?;
+        let len = 1usize << (first >> 6);
+        let bytes = b.get(..len)?;
+        let v = bytes[1..]
+            .iter()
+            .fold(u64::from(first & 0x3F), |v, &x| (v << 8) | u64::from(x));
+        Some((v, len))
+    }
+    loop {
+        let Some((flags, a)) = varint(buf) else {
+            return;
+        };
+        let Some((_ty, b)) = varint(&buf[a..]) else {
+            return;
+        };
+        let mut at = a + b;
+        if flags & 0x01 != 0 {
+            let Some((_id, c)) = varint(&buf[at..]) else {
+                return;
+            };
+            at += c;
+        }
+        let Some((len, d)) = varint(&buf[at..]) else {
+            return;
+        };
+        let end = at + d + usize::try_from(len).unwrap_or(usize::MAX / 2);
+        if buf.len() < end {
+            return;
+        }
+        let frame = buf.split_to(end);
+        out.push(u8::try_from(flags & 0x03).unwrap_or(0));
+        out.extend_from_slice(&frame[a..]);
+    }
 }
 
 /// Server → client.
@@ -247,6 +304,14 @@ async fn a_rewritten_close_code_is_wrong_code() {
         "PROTOCOL_ERROR stays right"
     );
     assert!(report.failed() > 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn accepted_reserved_bits_fail() {
+    let report = run_with_fault(Fault::AcceptReservedBits).await;
+    assert_eq!(outcome(&report, "v1/wire/4.2/1"), Outcome::Fail);
+    // Everything else goes through the proxy unchanged.
+    assert_eq!(outcome(&report, "v1/sync/5.2/1"), Outcome::Pass);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
