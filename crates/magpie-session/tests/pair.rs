@@ -19,6 +19,10 @@ struct Pair {
 
 impl Pair {
     fn new(client_config: ClientConfig) -> Pair {
+        Pair::with_server(client_config, ServerConfig::default())
+    }
+
+    fn with_server(client_config: ClientConfig, server_config: ServerConfig) -> Pair {
         let now = Instant::now();
         let hello = pb::Hello {
             app_id: "demo".into(),
@@ -30,7 +34,7 @@ impl Pair {
         Pair {
             now,
             client: ClientConnection::new(&client_config, hello, now),
-            server: ServerConnection::new(ServerConfig::default(), now),
+            server: ServerConnection::new(server_config, now),
             server_events: Vec::new(),
             client_events: Vec::new(),
         }
@@ -275,4 +279,64 @@ fn bad_request_body_is_a_request_error_not_a_close() {
         other => panic!("expected a request error, got {other:?}"),
     }
     assert!(pair.server.is_open());
+}
+
+fn request_error(message: &str) -> Body {
+    Body::RequestError(pb::RequestError {
+        code: magpie_session::RequestCode::UNKNOWN_CONVERSATION.0,
+        message: message.into(),
+    })
+}
+
+#[test]
+fn request_error_flood_closes_just_past_the_limit() {
+    // [SESSION-6.2]: more than max_request_errors in a minute closes with BAD_REQUEST_FLOOD.
+    let config = ServerConfig {
+        max_request_errors: 3,
+        ..ServerConfig::default()
+    };
+    let mut pair = Pair::with_server(ClientConfig::default(), config);
+    pair.open();
+    for id in 1..=3 {
+        pair.server
+            .reply(VarInt::from_u32(id), request_error("not yours"));
+        assert!(pair.server.is_open(), "open after {id} errors");
+    }
+    pair.server
+        .reply(VarInt::from_u32(4), request_error("not yours"));
+    assert!(!pair.server.is_open(), "closed after 4 errors");
+    pair.drive();
+    let closed = pair.client_events.iter().find_map(|e| match e {
+        ClientEvent::Closed(c) => Some(c.code),
+        _ => None,
+    });
+    assert_eq!(closed, Some(close::BAD_REQUEST_FLOOD));
+}
+
+#[test]
+fn request_error_count_starts_over_each_minute() {
+    let config = ServerConfig {
+        max_request_errors: 3,
+        ..ServerConfig::default()
+    };
+    let mut pair = Pair::with_server(ClientConfig::default(), config);
+    pair.open();
+    for id in 1..=3 {
+        pair.server
+            .reply(VarInt::from_u32(id), request_error("not yours"));
+    }
+    // A minute later (time moves on with what the server reads) the window starts over.
+    pair.now += Duration::from_secs(61);
+    pair.server.handle_bytes(pair.now, &[]);
+    for id in 4..=6 {
+        pair.server
+            .reply(VarInt::from_u32(id), request_error("not yours"));
+    }
+    assert!(pair.server.is_open(), "3 errors in each of two minutes");
+    // Within the same minute the count goes on.
+    pair.now += Duration::from_secs(30);
+    pair.server.handle_bytes(pair.now, &[]);
+    pair.server
+        .reply(VarInt::from_u32(7), request_error("not yours"));
+    assert!(!pair.server.is_open(), "4 errors within a minute");
 }

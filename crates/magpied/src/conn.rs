@@ -1,17 +1,20 @@
 //! One connection: a thin tokio driver around the sans-IO `ServerConnection`.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use futures::stream::FuturesOrdered;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use magpie_session::{
     Body, ServerConnection, ServerEvent, close, compression_to_proto, limits_to_proto, pb,
 };
 use magpie_wire::{ErrorCode, VarInt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
@@ -30,11 +33,17 @@ pub(crate) enum Transport {
 
 impl Transport {
     /// Reads what has arrived; `None` at the end of the stream. Cancel-safe.
-    async fn read(&mut self, buf: &mut [u8]) -> Option<Bytes> {
+    async fn read(&mut self) -> Option<Bytes> {
         match self {
-            Transport::Tcp(s) => match s.read(buf).await {
-                Ok(0) | Err(_) => None,
-                Ok(n) => Some(Bytes::copy_from_slice(&buf[..n])),
+            Transport::Tcp(s) => loop {
+                if s.readable().await.is_err() {
+                    return None;
+                }
+                match try_read(s) {
+                    Ok(read) => return read,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return None,
+                }
             },
             Transport::Ws(ws) => loop {
                 match ws.next().await {
@@ -69,7 +78,30 @@ impl Transport {
     }
 }
 
+/// Reads what the socket holds now into a copy sized to it; `Ok(None)` at the end of the stream.
+/// The chunk lives on the stack of this synchronous call, not in the connection's task, so an idle
+/// connection holds no read buffer (the idle memory target of `benches/`).
+fn try_read(s: &TcpStream) -> std::io::Result<Option<Bytes>> {
+    let mut chunk = [0u8; 16 * 1024];
+    match s.try_read(&mut chunk)? {
+        0 => Ok(None),
+        n => Ok(Some(Bytes::copy_from_slice(&chunk[..n]))),
+    }
+}
+
+/// The most requests of one session in flight at once; further requests wait in the backlog,
+/// and the connection reads nothing more until the backlog is empty (backpressure on the client).
+const MAX_IN_FLIGHT: usize = 64;
+
+/// A request being served: its id and the reply it resolves to.
+type InFlight = Pin<Box<dyn Future<Output = (VarInt, Body)> + Send>>;
+
 /// Serves one connection until it closes.
+///
+/// Requests are started in the order they came, so two SENDs get seqs in that order
+/// ([SYNC-5.4]), while up to [`MAX_IN_FLIGHT`] wait for their group commit together; replies
+/// leave in request order. They run inside this task rather than a worker of their own, so an
+/// idle session costs one task and no request channels.
 pub(crate) async fn serve(shared: Arc<Shared>, mut transport: Transport, peer: SocketAddr) {
     let mut conn = ServerConnection::new(shared.settings.session_config(), Instant::now());
     let (push_tx, mut push_rx) = mpsc::channel(shared.settings.session_queue);
@@ -78,10 +110,10 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut transport: Transport, peer: S
         pushes: push_tx,
         control: control_tx,
     };
-    let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<(VarInt, Body)>();
-    let mut requests: Option<mpsc::UnboundedSender<(VarInt, Body)>> = None;
+    let mut session: Option<Arc<SessionCtx>> = None;
+    let mut backlog: VecDeque<(VarInt, Body)> = VecDeque::new();
+    let mut in_flight: FuturesOrdered<InFlight> = FuturesOrdered::new();
     let mut registered: Option<(Identity, u64)> = None;
-    let mut buf = vec![0u8; 16 * 1024];
     let mut stopping = shared.stopping.clone();
     let write_timeout = std::time::Duration::from_secs(shared.settings.write_timeout_secs.max(1));
 
@@ -92,20 +124,29 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut transport: Transport, peer: S
                     match open(&shared, &mut conn, id, &hello, &mailbox).await {
                         Some(ctx) => {
                             registered = Some((ctx.id.clone(), ctx.session));
-                            requests = Some(spawn_worker(shared.clone(), ctx, reply_tx.clone()));
+                            session = Some(Arc::new(ctx));
                         }
                         None => tracing::debug!(%peer, "handshake refused"),
                     }
                 }
-                ServerEvent::Request { id, body } => {
-                    if let Some(tx) = &requests {
-                        let _ = tx.send((id, body));
-                    }
-                }
+                ServerEvent::Request { id, body } => backlog.push_back((id, body)),
                 ServerEvent::Closed(closed) => {
                     tracing::debug!(%peer, code = %close::name(closed.code), reason = %closed.reason, "closed");
                 }
             }
+        }
+        if let Some(ctx) = &session {
+            while in_flight.len() < MAX_IN_FLIGHT {
+                let Some((id, body)) = backlog.pop_front() else {
+                    break;
+                };
+                let reply = handlers::start(&shared, ctx, body);
+                in_flight.push_back(Box::pin(async move { (id, reply.await) }));
+            }
+        }
+        // Replies that are ready already (reads, refusals) leave with this write.
+        while let Some(Some((id, body))) = in_flight.next().now_or_never() {
+            conn.reply(id, body);
         }
         while let Some(bytes) = conn.poll_transmit(Instant::now()) {
             // [SESSION-6.1]: a client that stops reading blocks only its own task, and not for
@@ -123,11 +164,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut transport: Transport, peer: S
         }
         let deadline = conn.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
-            data = transport.read(&mut buf) => match data {
+            data = transport.read(), if backlog.is_empty() => match data {
                 Some(data) => conn.handle_bytes(Instant::now(), &data),
                 None => conn.handle_eof(),
             },
-            Some((id, body)) = reply_rx.recv() => conn.reply(id, body),
+            Some((id, body)) = in_flight.next(), if !in_flight.is_empty() => conn.reply(id, body),
             Some(out) = push_rx.recv() => apply(&mut conn, out),
             Some(out) = control_rx.recv() => apply(&mut conn, out),
             () = sleep_until(deadline) => conn.handle_timeout(Instant::now()),
@@ -135,20 +176,24 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut transport: Transport, peer: S
         }
         // Take what else is ready so it leaves in one write, merged ([WIRE-8.6]).
         for _ in 0..256 {
-            match (reply_rx.try_recv(), push_rx.try_recv()) {
-                (Err(_), Err(_)) => break,
-                (reply, push) => {
-                    if let Ok((id, body)) = reply {
-                        conn.reply(id, body);
-                    }
-                    if let Ok(out) = push {
-                        apply(&mut conn, out);
-                    }
-                }
+            let mut took = false;
+            if let Some(Some((id, body))) = in_flight.next().now_or_never() {
+                conn.reply(id, body);
+                took = true;
+            }
+            if let Ok(out) = push_rx.try_recv() {
+                apply(&mut conn, out);
+                took = true;
+            }
+            if !took {
+                break;
             }
         }
     }
     transport.shutdown().await;
+    // Requests already started still complete: their writes are queued for commit, and an
+    // acknowledged-or-not outcome must not depend on the client staying ([SYNC-5.2]).
+    while in_flight.next().await.is_some() {}
     if let Some((id, session)) = registered {
         shared
             .hub
@@ -168,49 +213,10 @@ fn apply(conn: &mut ServerConnection, out: Outbound) {
         Outbound::Push(push) => {
             // A push too large for the client is dropped: it is a copy of stored events, and the
             // client pulls on the gap ([SYNC-4.2]).
-            conn.push(push);
+            conn.push(*push);
         }
-        Outbound::Close(code, reason) => conn.close(code, reason),
+        Outbound::Close(code, reason) => conn.close(code, reason.into()),
     }
-}
-
-/// The most requests of one session in flight at once; further requests wait in the channel.
-const MAX_IN_FLIGHT: usize = 64;
-
-/// Serves a session's requests: each is started (and its writes queued) in the order it came,
-/// so two SENDs get seqs in that order ([SYNC-5.4]), while up to [`MAX_IN_FLIGHT`] wait for their
-/// group commit together; replies leave in request order.
-fn spawn_worker(
-    shared: Arc<Shared>,
-    ctx: SessionCtx,
-    replies: mpsc::UnboundedSender<(VarInt, Body)>,
-) -> mpsc::UnboundedSender<(VarInt, Body)> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<(VarInt, Body)>();
-    let ctx = Arc::new(ctx);
-    let tracker = shared.tracker.clone();
-    tracker.spawn(async move {
-        let mut pending = FuturesOrdered::new();
-        loop {
-            tokio::select! {
-                request = rx.recv(), if pending.len() < MAX_IN_FLIGHT => match request {
-                    Some((id, body)) => {
-                        let reply = handlers::start(&shared, &ctx, body);
-                        pending.push_back(async move { (id, reply.await) });
-                    }
-                    None => break,
-                },
-                Some((id, reply)) = pending.next(), if !pending.is_empty() => {
-                    if replies.send((id, reply)).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-        while let Some((id, reply)) = pending.next().await {
-            let _ = replies.send((id, reply));
-        }
-    });
-    tx
 }
 
 /// Authenticates the HELLO, applies the device policy and writes WELCOME ([SESSION-2.4]).

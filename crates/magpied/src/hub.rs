@@ -13,13 +13,14 @@ use tokio::sync::mpsc;
 use crate::auth::Identity;
 use crate::config::{DevicePolicy, OverflowRule};
 
-/// What a session's connection task receives from the rest of the server.
+/// What a session's connection task receives from the rest of the server. Boxed, so that a
+/// channel's slot block (allocated when the channel is made) stays small for idle sessions.
 #[derive(Debug)]
 pub(crate) enum Outbound {
     /// Push to the client ([SYNC-4.2]).
-    Push(pb::Push),
+    Push(Box<pb::Push>),
     /// Close the session with a code (kick, shutdown, slow reader).
-    Close(ErrorCode, String),
+    Close(ErrorCode, Box<str>),
 }
 
 /// A session's mailbox. Pushes use a bounded queue; a full queue marks a slow reader
@@ -32,7 +33,8 @@ pub(crate) struct Mailbox {
 
 impl Mailbox {
     fn push(&self, push: pb::Push) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.pushes.try_send(Outbound::Push(push))
+        if let Err(mpsc::error::TrySendError::Full(_)) =
+            self.pushes.try_send(Outbound::Push(Box::new(push)))
         {
             // The device loses nothing: it resumes with SYNC from its cursor.
             let _ = self.control.send(Outbound::Close(
@@ -43,7 +45,7 @@ impl Mailbox {
     }
 
     fn close(&self, code: ErrorCode, reason: String) {
-        let _ = self.control.send(Outbound::Close(code, reason));
+        let _ = self.control.send(Outbound::Close(code, reason.into()));
     }
 }
 
