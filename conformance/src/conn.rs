@@ -238,6 +238,12 @@ impl Conn {
         }
     }
 
+    /// Holds what the suite reads to `limits` (the limits it announced in HELLO), so a frame over
+    /// them is reported as bad.
+    pub(crate) fn set_limits(&mut self, limits: magpie_wire::Limits) {
+        self.decoder = Decoder::new(magpie_wire::DecoderConfig::default().limits(limits));
+    }
+
     /// Applies a negotiated compression mode to what the suite reads.
     pub(crate) fn set_compression(&mut self, c: magpie_wire::Compression) {
         self.decoder.set_compression(c);

@@ -3,6 +3,7 @@
 mod admin_cases;
 mod auth_cases;
 mod compress_cases;
+mod message_cases;
 mod misc_cases;
 mod property;
 mod session_cases;
@@ -25,6 +26,7 @@ pub(crate) fn cases(seed: Option<u64>) -> Vec<Case> {
     out.extend(session_cases::cases());
     out.extend(auth_cases::cases());
     out.extend(sync_cases::cases());
+    out.extend(message_cases::cases());
     out.extend(admin_cases::cases());
     out.extend(compress_cases::cases());
     out.extend(ws_cases::cases());
@@ -169,6 +171,15 @@ pub(crate) async fn close_after_welcome(
     }
     let seen = c.expect_close(crate::conn::WAIT).await;
     judge_close(s, seen, code, name).await
+}
+
+/// The 1:1 conversation id of `a` and `b` ([SYNC-1.1]).
+pub(crate) fn conv(a: &str, b: &str) -> String {
+    if a <= b {
+        format!("d:{a}:{b}")
+    } else {
+        format!("d:{b}:{a}")
+    }
 }
 
 pub(crate) fn text(t: &str) -> pb::Content {

@@ -6,7 +6,7 @@ use magpie_session::{Body, pb};
 
 use crate::case::{Case, Level, Outcome, Verdict};
 use crate::server::{
-    fresh, login, messages, send_ack, send_body, server, still_alive, sync_all, text, text_of,
+    conv, fresh, login, messages, send_ack, send_body, server, still_alive, sync_all, text, text_of,
 };
 
 /// The largest declared per-conversation limit the retention case fills (one SEND at a time).
@@ -15,14 +15,6 @@ const MAX_RETENTION_LIMIT: u64 = 2_000;
 /// The retention case's own bound: filling the limit, then [`crate::Retention::within`] at its default.
 /// A longer declared wait is cut off here.
 const RETENTION_CASE_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn conv(a: &str, b: &str) -> String {
-    if a <= b {
-        format!("d:{a}:{b}")
-    } else {
-        format!("d:{b}:{a}")
-    }
-}
 
 /// `?`-like early return of a verdict.
 macro_rules! tryv {
