@@ -79,14 +79,18 @@ impl Transport {
 }
 
 /// Reads what the socket holds now into a copy sized to it; `Ok(None)` at the end of the stream.
-/// The chunk lives on the stack of this synchronous call, not in the connection's task, so an idle
-/// connection holds no read buffer (the idle memory target of `benches/`).
+///
+/// The read goes through one scratch buffer per runtime thread, so an idle connection holds no
+/// read buffer of its own (the idle-memory target in `benches/`) and no read zeroes a fresh one.
 fn try_read(s: &TcpStream) -> std::io::Result<Option<Bytes>> {
-    let mut chunk = [0u8; 16 * 1024];
-    match s.try_read(&mut chunk)? {
+    const SCRATCH: usize = 64 * 1024;
+    thread_local! {
+        static SCRATCH_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; SCRATCH]);
+    }
+    SCRATCH_BUF.with_borrow_mut(|chunk| match s.try_read(chunk)? {
         0 => Ok(None),
         n => Ok(Some(Bytes::copy_from_slice(&chunk[..n]))),
-    }
+    })
 }
 
 /// The most requests of one session in flight at once; further requests wait in the backlog,
