@@ -43,6 +43,23 @@ pub(crate) fn cases() -> Vec<Case> {
                 let seen = c.expect_close(WAIT).await;
                 judge_close(s, seen, NOT_AUTHENTICATED, "NOT_AUTHENTICATED").await
             }),
+        Case::new("session/2.2/3", &["SESSION-2.2"], Level::Must,
+            "Before WELCOME, anything but HELLO, PING and PONG is NOT_AUTHENTICATED: also a packet whose body does not parse (it is not a HELLO, so not HANDSHAKE_INVALID).",
+            |t| async move {
+                let s = server(&t);
+                let mut c = match Conn::connect(s.addr).await {
+                    Ok(c) => c,
+                    Err(e) => return Verdict::fail("a connection", e),
+                };
+                let mut bytes = raw::PREFACE.to_vec();
+                bytes.extend(frame(1, 0x12, Some(1), &[0xFF, 0xFF]));
+                let _ = c.send(&bytes).await;
+                if let Err(e) = c.read_preface().await {
+                    return Verdict::fail("server preface then CLOSE NOT_AUTHENTICATED", e);
+                }
+                let seen = c.expect_close(WAIT).await;
+                judge_close(s, seen, NOT_AUTHENTICATED, "NOT_AUTHENTICATED").await
+            }),
         Case::new("session/2.2/2", &["SESSION-2.2"], Level::Must,
             "A second HELLO after WELCOME is a PROTOCOL_ERROR.",
             |t| async move {
