@@ -151,5 +151,68 @@ pub(crate) fn cases() -> Vec<Case> {
             DECOMPRESSION_LIMIT,
             "DECOMPRESSION_LIMIT",
         ),
+        Case::new(
+            "compress/7.1/2",
+            &["WIRE-7.1", "SESSION-2.4", "SESSION-2.5"],
+            Level::Must,
+            "A sender MUST NOT set the COMPRESSED flag unless compression was negotiated: the mode WELCOME announces is the mode the server then writes in.",
+            |t| async move {
+                let s = server(&t);
+                let (a, b) = (fresh("cmode-a"), fresh("cmode-b"));
+                let exp = "after WELCOME announces a compression mode, 30 compressible 1 KiB messages arrive in frames valid under exactly that mode";
+                let (mut ca, _) = match crate::server::login(s, &a, "d1").await {
+                    Ok(x) => x,
+                    Err(v) => return v,
+                };
+                let body = "compressible ".repeat(80);
+                for i in 0..30 {
+                    if let Err(e) =
+                        crate::server::send_ack(&mut ca, &b, &format!("c{i}"), &body).await
+                    {
+                        return Verdict::fail(exp, e);
+                    }
+                }
+                ca.close().await;
+                let mut h = hello(
+                    s,
+                    mint_with(&claims(s, &b, "d1"), &s.secret),
+                    "d1",
+                    Platform::Web,
+                );
+                h.compression = vec![pb::CompressionMode::CompressionDeflate as i32];
+                let mut cb = match Conn::connect(s.addr).await {
+                    Ok(c) => c,
+                    Err(e) => return Verdict::fail(exp, e),
+                };
+                let w = match cb.handshake(&h).await {
+                    Ok(w) => w,
+                    Err(seen) => {
+                        return Verdict::fail(exp, format!("no WELCOME: {}", seen.describe()));
+                    }
+                };
+                let mode = match pb::CompressionMode::try_from(w.compression) {
+                    Ok(pb::CompressionMode::CompressionDeflate) => Compression::Deflate,
+                    Ok(pb::CompressionMode::CompressionNone) => Compression::None,
+                    other => {
+                        return Verdict::fail(
+                            exp,
+                            format!("WELCOME announces {other:?}, which was not offered"),
+                        );
+                    }
+                };
+                cb.set_compression(mode);
+                let epoch = w.head.map(|h| h.epoch).unwrap_or(0);
+                let synced = crate::server::sync_all(&mut cb, epoch, 0).await;
+                cb.close().await;
+                match synced {
+                    Ok((events, _)) => Verdict::check(
+                        crate::server::messages(&events).len() == 30,
+                        exp,
+                        format!("mode {mode:?}: {} messages synced", events.len()),
+                    ),
+                    Err(e) => Verdict::fail(exp, format!("mode {mode:?}: {e}")),
+                }
+            },
+        ),
     ]
 }

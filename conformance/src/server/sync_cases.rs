@@ -278,6 +278,46 @@ pub(crate) fn cases() -> Vec<Case> {
             },
         ),
         Case::new(
+            "sync/6.2/2",
+            &["SYNC-6.2"],
+            Level::Must,
+            "The encoded Content of a SEND MUST NOT exceed the server's max_content_size: content of exactly that size is accepted.",
+            |t| async move {
+                let s = server(&t);
+                let (a, b) = (fresh("alice"), fresh("bob"));
+                let (mut ca, w) = loginv!(s, &a, "d1");
+                let max = if w.max_content_size == 0 {
+                    16_384
+                } else {
+                    w.max_content_size as usize
+                };
+                let exp = format!("a SEND whose encoded Content is exactly {max} bytes is acked");
+                // Text length such that the encoded Content is exactly `max` bytes.
+                let mut n = max.saturating_sub(8);
+                while prost::Message::encoded_len(&text(&"x".repeat(n))) < max {
+                    n += 1;
+                }
+                let content = text(&"x".repeat(n));
+                let size = prost::Message::encoded_len(&content);
+                let r = tryv!(
+                    ca.request(Body::Send(pb::Send {
+                        to: b.clone(),
+                        client_msg_id: "at-limit".into(),
+                        class: 0,
+                        content: Some(content),
+                    }))
+                    .await,
+                    &exp
+                );
+                ca.close().await;
+                Verdict::check(
+                    size == max && matches!(&r, Body::SendAck(a) if a.seq == 1),
+                    &exp,
+                    format!("content of {size} bytes: {r:?}"),
+                )
+            },
+        ),
+        Case::new(
             "sync/6.2/1",
             &["SYNC-6.2", "WIRE-10.2", "ERR-1.1", "ERR-1.2"],
             Level::Must,
