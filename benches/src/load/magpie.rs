@@ -1,0 +1,225 @@
+//! Magpie through its client library (`magpie-client`): a connection is a [`Client`] logged in
+//! as one user with a token minted here from the app secret; a send completes on SEND_ACK, which
+//! magpied answers once the message is committed (fsync'd with the default durability).
+
+use std::task::Poll;
+
+use anyhow::{Context, Result, anyhow, bail};
+use bytes::Bytes;
+use magpie_auth::{AppSecret, Device, Platform, TokenClaims, mint, random_nonce};
+use magpie_client::{Client, ClientOptions, Event, Events, pb, text};
+use tempfile::TempDir;
+
+use super::transport::{Ack, Fanout, Inbox, Rx, Transport, Tx};
+
+/// The device id every bench connection uses, unless a scenario names its own.
+pub(crate) const DEVICE: &str = "bench";
+
+/// A magpied reached at one address.
+pub(crate) struct Magpie {
+    addr: String,
+    app: String,
+    secret: AppSecret,
+}
+
+impl Magpie {
+    /// A target at `addr`, logging in to `app` with tokens minted from `secret`.
+    pub(crate) fn new(addr: String, app: String, secret: &str) -> Result<Magpie> {
+        magpie_auth::validate_app_id(&app).map_err(|e| anyhow!("--app {app:?}: {e}"))?;
+        let secret = AppSecret::new(secret).map_err(|e| anyhow!("--secret: {e}"))?;
+        Ok(Magpie { addr, app, secret })
+    }
+
+    /// The server address.
+    pub(crate) fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// A login token for `user`, any device, valid for an hour.
+    fn token(&self, user: &str) -> Result<String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let claims = TokenClaims {
+            app_id: self.app.clone(),
+            user_id: user.to_owned(),
+            device: Device::Any,
+            platform: Platform::Other,
+            not_before: now.saturating_sub(60),
+            expires: now + 3600,
+            nonce: random_nonce().map_err(|e| anyhow!("token nonce: {e}"))?,
+        };
+        mint(&claims, &self.secret).map_err(|e| anyhow!("minting a token for {user:?}: {e}"))
+    }
+
+    /// Client options for `user` on `device`, connecting to `server` (the target's address, or
+    /// a proxy in front of it). A bench client gives up after a few failed reconnects, so a dead
+    /// server ends the run instead of stalling it.
+    pub(crate) fn options(&self, user: &str, device: &str, server: &str) -> Result<ClientOptions> {
+        let mut options = ClientOptions::new(
+            vec![server.to_owned()],
+            self.app.clone(),
+            self.token(user)?,
+            device,
+            Platform::Other,
+        );
+        options.max_reconnects = Some(3);
+        Ok(options)
+    }
+
+    /// Connects with `options`.
+    pub(crate) async fn connect_with(
+        &self,
+        options: ClientOptions,
+    ) -> Result<(MagpieTx, MagpieRx)> {
+        let (client, events) = Client::connect(options).await.with_context(|| {
+            format!(
+                "cannot log in to magpied at {} (is it running, and are --app/--secret right?)",
+                self.addr
+            )
+        })?;
+        let rx = MagpieRx {
+            _client: client.clone(),
+            events,
+        };
+        Ok((MagpieTx { client }, rx))
+    }
+}
+
+impl Transport for Magpie {
+    type Tx = MagpieTx;
+    type Rx = MagpieRx;
+
+    fn name(&self) -> &'static str {
+        "magpie"
+    }
+
+    fn ack(&self) -> &'static str {
+        "SEND_ACK: the server stored the message (committed per its durability setting)"
+    }
+
+    fn fanout(&self) -> Fanout {
+        Fanout::SendLoop
+    }
+
+    async fn connect(&self, name: &str, inbox: Inbox<'_>) -> Result<(MagpieTx, MagpieRx)> {
+        if let Inbox::Group(group) = inbox {
+            bail!("magpie has no groups yet: cannot subscribe {name} to {group}");
+        }
+        let options = self.options(name, DEVICE, &self.addr)?;
+        self.connect_with(options).await
+    }
+}
+
+/// Sends as one Magpie user.
+#[derive(Clone)]
+pub(crate) struct MagpieTx {
+    client: Client,
+}
+
+impl MagpieTx {
+    /// The device's cursor (epoch, offset), to reconnect from later.
+    pub(crate) fn cursor(&self) -> Option<(u64, u64)> {
+        self.client.cursor().map(|c| (c.epoch, c.offset))
+    }
+
+    /// Closes the session gracefully.
+    pub(crate) async fn close(&self) {
+        self.client.close().await;
+    }
+}
+
+impl Tx for MagpieTx {
+    async fn send(&self, to: &str, body: Bytes) -> Result<Ack> {
+        let body = String::from_utf8(body.to_vec()).context("a Magpie body must be text")?;
+        let client = self.client.clone();
+        let to = to.to_owned();
+        let mut sending = Box::pin(async move {
+            client
+                .send(&to, text(body), pb::MessageClass::Content)
+                .await
+                .with_context(|| format!("SEND to {to}"))
+        });
+        // `Client::send` hands the SEND to the connection's task before its first await (the
+        // reply), so one poll queues it, in call order.
+        if let Poll::Ready(result) = futures::poll!(sending.as_mut()) {
+            result?;
+            return Ok(Box::pin(std::future::ready(Ok(()))));
+        }
+        Ok(Box::pin(async move {
+            sending.await?;
+            Ok(())
+        }))
+    }
+}
+
+/// The events of one Magpie client: message bodies, in offset order.
+pub(crate) struct MagpieRx {
+    /// The session lasts while a handle does, so the receiving half keeps one.
+    _client: Client,
+    events: Events,
+}
+
+impl Rx for MagpieRx {
+    async fn recv(&mut self) -> Result<Bytes> {
+        loop {
+            match self.events.recv().await {
+                Some(Event::Message(m)) => {
+                    if let Some(pb::content::Kind::Text(t)) = m.item.content.and_then(|c| c.kind) {
+                        return Ok(Bytes::from(t.text));
+                    }
+                }
+                Some(Event::Disconnected {
+                    reconnecting: false,
+                    name,
+                    reason,
+                    ..
+                }) => bail!("magpie session ended: {name}: {reason}"),
+                Some(_) => {}
+                None => bail!("magpie client stopped"),
+            }
+        }
+    }
+}
+
+/// A magpied running inside this process on 127.0.0.1 with a fresh temporary data directory.
+pub(crate) struct Embedded {
+    server: magpied::Server,
+    _dir: TempDir,
+}
+
+impl Embedded {
+    /// Starts it, serving `app` with `secret`.
+    pub(crate) async fn start(
+        app: &str,
+        secret: &str,
+        durability: magpied::DurabilityMode,
+    ) -> Result<Embedded> {
+        let dir = tempfile::tempdir().context("temporary data directory")?;
+        let settings = magpied::Settings {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: dir.path().to_path_buf(),
+            apps: vec![magpied::AppConfig {
+                id: app.to_owned(),
+                secret: secret.to_owned(),
+                devices: Default::default(),
+            }],
+            durability,
+            ..magpied::Settings::default()
+        };
+        let server = magpied::Server::start(settings)
+            .await
+            .context("starting the embedded magpied")?;
+        Ok(Embedded { server, _dir: dir })
+    }
+
+    /// Its address.
+    pub(crate) fn addr(&self) -> String {
+        self.server.local_addr().to_string()
+    }
+
+    /// Stops it gracefully.
+    pub(crate) async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
