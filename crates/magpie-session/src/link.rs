@@ -156,12 +156,23 @@ impl Link {
             return None;
         }
         self.last_tx = now;
-        Some(self.tx.split().freeze())
+        // The whole buffer goes, and the encoder's work space with it: an idle connection keeps
+        // neither.
+        self.encoder.release_memory();
+        Some(std::mem::take(&mut self.tx).freeze())
     }
 
     /// Closed, and everything written: the driver may shut the transport.
     pub(crate) fn is_done(&self) -> bool {
         self.closed.is_some() && self.tx.is_empty()
+    }
+
+    /// Drops the receive buffer once everything in it is decoded, so an idle connection holds
+    /// none (a busy one allocates per read, which it copies into anyway).
+    pub(crate) fn release_rx(&mut self) {
+        if self.rx.is_empty() && self.rx.capacity() > 0 {
+            self.rx = BytesMut::new();
+        }
     }
 
     /// Handles a decode error: the stream cannot be trusted ([WIRE-10.1]).

@@ -33,6 +33,9 @@ pub struct ServerConfig {
     pub default_heartbeat: Duration,
     /// [SESSION-6.2]: request errors per minute before `BAD_REQUEST_FLOOD` (default 100).
     pub max_request_errors: u32,
+    /// [WIRE-7.4]: compress only bodies of at least this many bytes (default: the codec's,
+    /// [`EncoderConfig::DEFAULT_COMPRESSION_THRESHOLD`](magpie_wire::EncoderConfig::DEFAULT_COMPRESSION_THRESHOLD)).
+    pub compression_threshold: usize,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +48,7 @@ impl Default for ServerConfig {
             max_heartbeat: Duration::from_secs(300),
             default_heartbeat: Duration::from_secs(30),
             max_request_errors: 100,
+            compression_threshold: magpie_wire::EncoderConfig::DEFAULT_COMPRESSION_THRESHOLD,
         }
     }
 }
@@ -158,6 +162,7 @@ impl ServerConnection {
         self.link.last_rx = now;
         self.link.rx.extend_from_slice(data);
         self.process();
+        self.link.release_rx();
     }
 
     /// The transport ended (EOF or error).
@@ -268,7 +273,12 @@ impl ServerConnection {
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
         self.report_close();
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 {
+            // Events are large (a HELLO, a request body): an idle session keeps no room for them.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// Accepts the HELLO: writes WELCOME alone, then switches to the negotiated settings
@@ -287,6 +297,9 @@ impl ServerConnection {
         self.link.flush();
         self.link.encoder.set_peer_limits(negotiated.client_limits);
         self.link.encoder.set_compression(negotiated.compression);
+        self.link
+            .encoder
+            .set_compression_threshold(self.config.compression_threshold);
         self.link.decoder.set_compression(negotiated.compression);
         self.idle_timeout = negotiated.idle_timeout;
         self.link.last_rx = now;

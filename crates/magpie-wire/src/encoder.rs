@@ -63,6 +63,11 @@ impl Encoder {
         self.config.compression = compression;
     }
 
+    /// Compresses only bodies of at least `bytes` from the next frame on ([WIRE-7.4]).
+    pub fn set_compression_threshold(&mut self, bytes: usize) {
+        self.config.compression_threshold = bytes;
+    }
+
     /// Packets queued and not yet flushed.
     pub fn queued(&self) -> usize {
         self.queue.len()
@@ -137,6 +142,17 @@ impl Encoder {
             }
         }
         Ok(())
+    }
+
+    /// Gives back the memory an encoder with nothing queued holds in its queue and work buffers
+    /// (a container's body, a compressed body: up to a frame each). The compressor is kept. For
+    /// connections that go idle.
+    pub fn release_memory(&mut self) {
+        if self.queue.is_empty() {
+            self.queue = VecDeque::new();
+        }
+        self.scratch = BytesMut::new();
+        self.compressed = Vec::new();
     }
 
     /// Queues `packet` and flushes: one packet, one frame (unless others were queued before).

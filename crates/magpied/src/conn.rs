@@ -16,13 +16,13 @@ use magpie_session::{
 use magpie_wire::{ErrorCode, VarInt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::auth::{self, Identity};
+use crate::auth;
 use crate::handlers::{self, SessionCtx};
-use crate::hub::{Mailbox, Outbound, Refused};
+use crate::hub::Refused;
+use crate::mailbox::{Mailbox, Outbound};
 use crate::{Shared, unix_now_ms};
 
 /// TCP, or the same frames in WebSocket binary messages (B1, [WIRE-2.8]).
@@ -108,16 +108,11 @@ type InFlight = Pin<Box<dyn Future<Output = (VarInt, Body)> + Send>>;
 /// idle session costs one task and no request channels.
 pub(crate) async fn serve(shared: Arc<Shared>, mut transport: Transport, peer: SocketAddr) {
     let mut conn = ServerConnection::new(shared.settings.session_config(), Instant::now());
-    let (push_tx, mut push_rx) = mpsc::channel(shared.settings.session_queue);
-    let (control_tx, mut control_rx) = mpsc::unbounded_channel();
-    let mailbox = Mailbox {
-        pushes: push_tx,
-        control: control_tx,
-    };
+    let mailbox = Mailbox::new(shared.settings.session_queue);
     let mut session: Option<Arc<SessionCtx>> = None;
     let mut backlog: VecDeque<(VarInt, Body)> = VecDeque::new();
-    let mut in_flight: FuturesOrdered<InFlight> = FuturesOrdered::new();
-    let mut registered: Option<(Identity, u64)> = None;
+    // Made on the first request: an empty FuturesOrdered still allocates its ready queue.
+    let mut in_flight: Option<FuturesOrdered<InFlight>> = None;
     let mut stopping = shared.stopping.clone();
     let write_timeout = std::time::Duration::from_secs(shared.settings.write_timeout_secs.max(1));
 
@@ -125,9 +120,10 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut transport: Transport, peer: S
         while let Some(event) = conn.poll_event() {
             match event {
                 ServerEvent::Hello { id, hello } => {
-                    match open(&shared, &mut conn, id, &hello, &mailbox).await {
+                    // Boxed: the handshake's state is large and needed once, so it should not
+                    // size the task that an idle session keeps.
+                    match Box::pin(open(&shared, &mut conn, id, &hello, &mailbox)).await {
                         Some(ctx) => {
-                            registered = Some((ctx.id.clone(), ctx.session));
                             session = Some(Arc::new(ctx));
                         }
                         None => tracing::debug!(%peer, "handshake refused"),
@@ -140,7 +136,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut transport: Transport, peer: S
             }
         }
         if let Some(ctx) = &session {
-            while in_flight.len() < MAX_IN_FLIGHT {
+            while !backlog.is_empty() {
+                let in_flight = in_flight.get_or_insert_with(FuturesOrdered::new);
+                if in_flight.len() >= MAX_IN_FLIGHT {
+                    break;
+                }
                 let Some((id, body)) = backlog.pop_front() else {
                     break;
                 };
@@ -149,7 +149,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut transport: Transport, peer: S
             }
         }
         // Replies that are ready already (reads, refusals) leave with this write.
-        while let Some(Some((id, body))) = in_flight.next().now_or_never() {
+        while let Some((id, body)) = ready_reply(&mut in_flight) {
             conn.reply(id, body);
         }
         while let Some(bytes) = conn.poll_transmit(Instant::now()) {
@@ -166,26 +166,32 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut transport: Transport, peer: S
         if conn.is_done() {
             break;
         }
+        // What an idle session keeps: no request queues once its requests are answered.
+        if in_flight.as_ref().is_some_and(FuturesOrdered::is_empty) {
+            in_flight = None;
+        }
+        if backlog.is_empty() && backlog.capacity() > 0 {
+            backlog = VecDeque::new();
+        }
         let deadline = conn.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
             data = transport.read(), if backlog.is_empty() => match data {
                 Some(data) => conn.handle_bytes(Instant::now(), &data),
                 None => conn.handle_eof(),
             },
-            Some((id, body)) = in_flight.next(), if !in_flight.is_empty() => conn.reply(id, body),
-            Some(out) = push_rx.recv() => apply(&mut conn, out),
-            Some(out) = control_rx.recv() => apply(&mut conn, out),
+            Some((id, body)) = next_reply(&mut in_flight), if in_flight.as_ref().is_some_and(|f| !f.is_empty()) => conn.reply(id, body),
+            out = mailbox.next() => apply(&mut conn, out),
             () = sleep_until(deadline) => conn.handle_timeout(Instant::now()),
             Ok(()) = stopping.changed() => conn.close(ErrorCode::GOING_AWAY, "server shutting down".into()),
         }
         // Take what else is ready so it leaves in one write, merged ([WIRE-8.6]).
         for _ in 0..256 {
             let mut took = false;
-            if let Some(Some((id, body))) = in_flight.next().now_or_never() {
+            if let Some((id, body)) = ready_reply(&mut in_flight) {
                 conn.reply(id, body);
                 took = true;
             }
-            if let Ok(out) = push_rx.try_recv() {
+            if let Some(out) = mailbox.try_next() {
                 apply(&mut conn, out);
                 took = true;
             }
@@ -197,12 +203,22 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut transport: Transport, peer: S
     transport.shutdown().await;
     // Requests already started still complete: their writes are queued for commit, and an
     // acknowledged-or-not outcome must not depend on the client staying ([SYNC-5.2]).
-    while in_flight.next().await.is_some() {}
-    if let Some((id, session)) = registered {
+    while next_reply(&mut in_flight).await.is_some() {}
+    if let Some(ctx) = session {
         shared
             .hub
-            .unregister(&id.app, &id.user, session, unix_now_ms());
+            .unregister(&ctx.id.app, &ctx.id.user, ctx.session, unix_now_ms());
     }
+}
+
+/// The next reply, once one is ready; `None` when nothing is in flight.
+async fn next_reply(in_flight: &mut Option<FuturesOrdered<InFlight>>) -> Option<(VarInt, Body)> {
+    in_flight.as_mut()?.next().await
+}
+
+/// A reply that is ready now, if any.
+fn ready_reply(in_flight: &mut Option<FuturesOrdered<InFlight>>) -> Option<(VarInt, Body)> {
+    in_flight.as_mut()?.next().now_or_never().flatten()
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
@@ -217,9 +233,9 @@ fn apply(conn: &mut ServerConnection, out: Outbound) {
         Outbound::Push(push) => {
             // A push too large for the client is dropped: it is a copy of stored events, and the
             // client pulls on the gap ([SYNC-4.2]).
-            conn.push(*push);
+            conn.push(push);
         }
-        Outbound::Close(code, reason) => conn.close(code, reason.into()),
+        Outbound::Close(code, reason) => conn.close(code, reason),
     }
 }
 

@@ -8,46 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use magpie_auth::Platform;
 use magpie_session::{close, pb};
 use magpie_wire::ErrorCode;
-use tokio::sync::mpsc;
 
 use crate::auth::Identity;
 use crate::config::{DevicePolicy, OverflowRule};
 
-/// What a session's connection task receives from the rest of the server. Boxed, so that a
-/// channel's slot block (allocated when the channel is made) stays small for idle sessions.
-#[derive(Debug)]
-pub(crate) enum Outbound {
-    /// Push to the client ([SYNC-4.2]).
-    Push(Box<pb::Push>),
-    /// Close the session with a code (kick, shutdown, slow reader).
-    Close(ErrorCode, Box<str>),
-}
-
-/// A session's mailbox. Pushes use a bounded queue; a full queue marks a slow reader
-/// ([SESSION-6.1]), which is closed through the unbounded control lane.
-#[derive(Debug, Clone)]
-pub(crate) struct Mailbox {
-    pub(crate) pushes: mpsc::Sender<Outbound>,
-    pub(crate) control: mpsc::UnboundedSender<Outbound>,
-}
-
-impl Mailbox {
-    fn push(&self, push: pb::Push) {
-        if let Err(mpsc::error::TrySendError::Full(_)) =
-            self.pushes.try_send(Outbound::Push(Box::new(push)))
-        {
-            // The device loses nothing: it resumes with SYNC from its cursor.
-            let _ = self.control.send(Outbound::Close(
-                ErrorCode::INTERNAL_ERROR,
-                "slow reader".into(),
-            ));
-        }
-    }
-
-    fn close(&self, code: ErrorCode, reason: String) {
-        let _ = self.control.send(Outbound::Close(code, reason.into()));
-    }
-}
+pub(crate) use crate::mailbox::Mailbox;
 
 #[derive(Debug, Clone)]
 struct Entry {

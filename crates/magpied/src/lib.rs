@@ -11,6 +11,7 @@ pub mod config;
 mod conn;
 mod handlers;
 mod hub;
+mod mailbox;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -289,7 +290,9 @@ async fn accept_loop(
                 let tracker = shared.tracker.clone();
                 tracker.spawn(async move {
                     let transport = if ws {
-                        match tokio_tungstenite::accept_async(stream).await {
+                        // Boxed: the upgrade's state is needed once and should not size the
+                        // task every connection keeps.
+                        match Box::pin(tokio_tungstenite::accept_async(stream)).await {
                             Ok(ws) => Transport::Ws(Box::new(ws)),
                             Err(e) => {
                                 tracing::debug!(%peer, "websocket handshake failed: {e}");
