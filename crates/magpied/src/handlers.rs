@@ -194,17 +194,7 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, send: pb::Send) -> Pe
     };
     #[cfg(feature = "faults")]
     if shared.settings.faults.ack_without_commit {
-        let seq = shared
-            .store
-            .conversation(&me.app, &conversation)
-            .map_or(1, |c| c.last_seq + 1);
-        return ready(Body::SendAck(pb::SendAck {
-            message_id: format!("{conversation}/{seq}"),
-            conversation_id: conversation,
-            seq,
-            server_time_ms: now,
-            duplicate: false,
-        }));
+        return ready(fault_ack_without_commit(shared, &me.app, conversation, now));
     }
     // Queued now, in request order; the ack waits for the durable commit ([SYNC-5.2]).
     let committed = match shared.committer.enqueue(write) {
@@ -300,6 +290,22 @@ fn relay_live(
         conversation_id: conversation,
         server_time_ms: now,
         ..Default::default()
+    })
+}
+
+/// The `ack_without_commit` fault: an ack for the seq the message would get, and no write.
+#[cfg(feature = "faults")]
+fn fault_ack_without_commit(shared: &Shared, app: &str, conversation: String, now: u64) -> Body {
+    let seq = shared
+        .store
+        .conversation(app, &conversation)
+        .map_or(1, |c| c.last_seq + 1);
+    Body::SendAck(pb::SendAck {
+        message_id: format!("{conversation}/{seq}"),
+        conversation_id: conversation,
+        seq,
+        server_time_ms: now,
+        duplicate: false,
     })
 }
 
