@@ -2,14 +2,13 @@
 
 use std::io::Write as _;
 
-use magpie_auth::Platform;
 use magpie_session::pb;
 use magpie_wire::Compression;
 
 use crate::case::{Case, Level, Outcome, Verdict};
 use crate::conn::{Conn, WAIT};
 use crate::raw::frame;
-use crate::server::{claims, fresh, hello, judge_close, mint_with, server};
+use crate::server::{fresh, hello_for, judge_close, send_many, server};
 
 const PROTOCOL_ERROR: u64 = 0x01;
 const DECOMPRESSION_LIMIT: u64 = 0x04;
@@ -33,12 +32,7 @@ fn neg(
     Case::new(path, clauses, Level::Must, req, move |t| async move {
         let s = server(&t);
         let user = fresh("defl");
-        let mut h = hello(
-            s,
-            mint_with(&claims(s, &user, "d1"), &s.secret),
-            "d1",
-            Platform::Web,
-        );
+        let mut h = hello_for(s, &user, "d1");
         h.compression = vec![pb::CompressionMode::CompressionDeflate as i32];
         let mut c = match Conn::connect(s.addr).await {
             Ok(c) => c,
@@ -78,12 +72,7 @@ pub(crate) fn cases() -> Vec<Case> {
             |t| async move {
                 let s = server(&t);
                 let user = fresh("w26");
-                let mut h = hello(
-                    s,
-                    mint_with(&claims(s, &user, "d1"), &s.secret),
-                    "d1",
-                    Platform::Web,
-                );
+                let mut h = hello_for(s, &user, "d1");
                 h.compression = vec![pb::CompressionMode::CompressionDeflate as i32];
                 let mut c = match Conn::connect(s.addr).await {
                     Ok(c) => c,
@@ -160,25 +149,11 @@ pub(crate) fn cases() -> Vec<Case> {
                 let s = server(&t);
                 let (a, b) = (fresh("cmode-a"), fresh("cmode-b"));
                 let exp = "after WELCOME announces a compression mode, 30 compressible 1 KiB messages arrive in frames valid under exactly that mode";
-                let (mut ca, _) = match crate::server::login(s, &a, "d1").await {
-                    Ok(x) => x,
-                    Err(v) => return v,
-                };
-                let body = "compressible ".repeat(80);
-                for i in 0..30 {
-                    if let Err(e) =
-                        crate::server::send_ack(&mut ca, &b, &format!("c{i}"), &body).await
-                    {
-                        return Verdict::fail(exp, e);
-                    }
-                }
-                ca.close().await;
-                let mut h = hello(
-                    s,
-                    mint_with(&claims(s, &b, "d1"), &s.secret),
-                    "d1",
-                    Platform::Web,
+                tryv!(
+                    send_many(s, &a, &b, 30, &"compressible ".repeat(80)).await,
+                    exp
                 );
+                let mut h = hello_for(s, &b, "d1");
                 h.compression = vec![pb::CompressionMode::CompressionDeflate as i32];
                 let mut cb = match Conn::connect(s.addr).await {
                     Ok(c) => c,

@@ -3,33 +3,13 @@
 
 use std::time::Duration;
 
-use magpie_auth::Platform;
 use magpie_session::{Body, pb};
 
 use crate::case::{Case, Level, Verdict};
 use crate::conn::Conn;
 use crate::server::{
-    claims, conv, fresh, hello, login, messages, mint_with, send_body, server, sync_all, text_of,
+    conv, fresh, hello_for, messages, send_body, send_many, server, sync_all, text_of,
 };
-
-/// `?`-like early return of a verdict.
-macro_rules! tryv {
-    ($e:expr, $expected:expr) => {
-        match $e {
-            Ok(x) => x,
-            Err(e) => return Verdict::fail($expected, e.to_string()),
-        }
-    };
-}
-
-macro_rules! loginv {
-    ($s:expr, $u:expr, $d:expr) => {
-        match login($s, $u, $d).await {
-            Ok(x) => x,
-            Err(v) => return v,
-        }
-    };
-}
 
 /// What a delivered message must carry ([SYNC-5.5]).
 struct Want<'a> {
@@ -147,11 +127,16 @@ async fn history(c: &mut Conn, conversation: &str) -> Result<Option<pb::Message>
     }
 }
 
-/// The first message of the stream, pulled with SYNC from offset 0.
-async fn synced(c: &mut Conn, w: &pb::Welcome) -> Result<Option<pb::Message>, String> {
+/// The messages of the stream, pulled with SYNC from offset 0.
+async fn synced_all(c: &mut Conn, w: &pb::Welcome) -> Result<Vec<pb::Message>, String> {
     let epoch = w.head.map(|h| h.epoch).unwrap_or(0);
     let (events, _) = sync_all(c, epoch, 0).await?;
-    Ok(messages(&events).into_iter().next())
+    Ok(messages(&events))
+}
+
+/// The first message of the stream.
+async fn synced(c: &mut Conn, w: &pb::Welcome) -> Result<Option<pb::Message>, String> {
+    Ok(synced_all(c, w).await?.into_iter().next())
 }
 
 pub(crate) fn cases() -> Vec<Case> {
@@ -544,22 +529,8 @@ pub(crate) fn cases() -> Vec<Case> {
                 let s = server(&t);
                 let (a, b) = (fresh("alice"), fresh("bob"));
                 let exp = "WELCOME for limits {max_frame_size 16384, rest 0}; 40 messages of 1 KiB synced in frames of at most 16384 bytes";
-                let (mut ca, _) = loginv!(s, &a, "d1");
-                let body = "x".repeat(1000);
-                for i in 0..40 {
-                    if let Err(e) =
-                        crate::server::send_ack(&mut ca, &b, &format!("big-{i}"), &body).await
-                    {
-                        return Verdict::fail(exp, e);
-                    }
-                }
-                ca.close().await;
-                let mut h = hello(
-                    s,
-                    mint_with(&claims(s, &b, "d1"), &s.secret),
-                    "d1",
-                    Platform::Web,
-                );
+                tryv!(send_many(s, &a, &b, 40, &"x".repeat(1000)).await, exp);
+                let mut h = hello_for(s, &b, "d1");
                 h.limits = Some(pb::Limits {
                     max_frame_size: 16_384,
                     ..Default::default()
@@ -576,7 +547,7 @@ pub(crate) fn cases() -> Vec<Case> {
                         return Verdict::fail(exp, format!("no WELCOME: {}", seen.describe()));
                     }
                 };
-                let result = synced_all(&mut cb, &w).await;
+                let result = synced_all(&mut cb, &w).await.map(|m| m.len());
                 cb.close().await;
                 match result {
                     Ok(n) => Verdict::check(
@@ -589,11 +560,4 @@ pub(crate) fn cases() -> Vec<Case> {
             },
         ),
     ]
-}
-
-/// How many messages a full SYNC from offset 0 brings.
-async fn synced_all(c: &mut Conn, w: &pb::Welcome) -> Result<usize, String> {
-    let epoch = w.head.map(|h| h.epoch).unwrap_or(0);
-    let (events, _) = sync_all(c, epoch, 0).await?;
-    Ok(messages(&events).len())
 }

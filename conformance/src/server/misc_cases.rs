@@ -6,18 +6,7 @@ use magpie_session::{Body, pb};
 
 use crate::case::{Case, Level, Verdict};
 use crate::conn::{Conn, WAIT};
-use crate::server::{
-    claims, fresh, hello, judge_close, login, messages, mint_with, server, sync_all,
-};
-
-macro_rules! loginv {
-    ($s:expr, $u:expr, $d:expr) => {
-        match login($s, $u, $d).await {
-            Ok(x) => x,
-            Err(v) => return v,
-        }
-    };
-}
+use crate::server::{claims, fresh, hello, judge_close, messages, mint_with, server, sync_all};
 
 const DEVICE_KICKED: u64 = 0x13;
 

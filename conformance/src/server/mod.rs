@@ -1,5 +1,25 @@
 //! The server suite: cases over TCP, tokens minted by the suite, fresh users per case.
 
+/// `?`-like early return of a verdict, for the cases' modules.
+macro_rules! tryv {
+    ($e:expr, $expected:expr) => {
+        match $e {
+            Ok(x) => x,
+            Err(e) => return crate::case::Verdict::fail($expected, e.to_string()),
+        }
+    };
+}
+
+/// Logs `$u` in on device `$d`, or returns the failing verdict.
+macro_rules! loginv {
+    ($s:expr, $u:expr, $d:expr) => {
+        match crate::server::login($s, $u, $d).await {
+            Ok(x) => x,
+            Err(v) => return v,
+        }
+    };
+}
+
 mod admin_cases;
 mod auth_cases;
 mod compress_cases;
@@ -96,17 +116,43 @@ pub(crate) fn hello(
     }
 }
 
+/// The HELLO [`login`] sends: a fresh valid token for `user` on `device` (web).
+pub(crate) fn hello_for(s: &ServerTarget, user: &str, device: &str) -> pb::Hello {
+    hello(
+        s,
+        mint_with(&claims(s, user, device), &s.secret),
+        device,
+        Platform::Web,
+    )
+}
+
+/// Logs `from` in, sends `to` `n` text messages of `body` one at a time (each acked), and closes:
+/// a backlog for `to` to fetch.
+pub(crate) async fn send_many(
+    s: &ServerTarget,
+    from: &str,
+    to: &str,
+    n: usize,
+    body: &str,
+) -> Result<(), String> {
+    let (mut c, _) = login(s, from, "d1").await.map_err(|v| v.observed)?;
+    for i in 0..n {
+        send_ack(&mut c, to, &format!("many-{i}"), body).await?;
+    }
+    c.close().await;
+    Ok(())
+}
+
 /// Connects and logs `user` in on `device`; the WELCOME is returned with the connection.
 pub(crate) async fn login(
     s: &ServerTarget,
     user: &str,
     device: &str,
 ) -> Result<(Conn, pb::Welcome), Verdict> {
-    let token = mint_with(&claims(s, user, device), &s.secret);
     let mut c = Conn::connect(s.addr)
         .await
         .map_err(|e| Verdict::fail("a connection", e))?;
-    match c.handshake(&hello(s, token, device, Platform::Web)).await {
+    match c.handshake(&hello_for(s, user, device)).await {
         Ok(w) => Ok((c, w)),
         Err(seen) => Err(Verdict::fail(
             format!("WELCOME for {user}/{device} with a valid token"),

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use magpie_auth::Platform;
 use magpie_session::{Body, pb};
 use prost::Message as _;
 
@@ -10,7 +9,7 @@ use crate::case::{Case, Level, Verdict};
 use crate::conn::{Conn, WAIT};
 use crate::raw::{self, frame};
 use crate::server::{
-    claims, close_after_welcome, fresh, hello, judge_close, login, mint_with, server, still_alive,
+    close_after_welcome, fresh, hello_for, judge_close, login, server, still_alive,
 };
 
 const PROTOCOL_ERROR: u64 = 0x01;
@@ -65,7 +64,7 @@ pub(crate) fn cases() -> Vec<Case> {
             |t| async move {
                 let s = server(&t);
                 let user = fresh("hello2");
-                let h = hello(s, mint_with(&claims(s, &user, "d1"), &s.secret), "d1", Platform::Web);
+                let h = hello_for(s, &user, "d1");
                 close_after_welcome(&t, frame(1, 0x10, Some(9), &h.encode_to_vec()), PROTOCOL_ERROR, "PROTOCOL_ERROR").await
             }),
         Case::new("session/1.2/1", &["SESSION-1.2"], Level::Must,
@@ -121,7 +120,7 @@ pub(crate) fn cases() -> Vec<Case> {
             |t| async move {
                 let s = server(&t);
                 let user = fresh("hb");
-                let mut h = hello(s, mint_with(&claims(s, &user, "d1"), &s.secret), "d1", Platform::Web);
+                let mut h = hello_for(s, &user, "d1");
                 h.heartbeat_ms = 1;
                 let mut c = match Conn::connect(s.addr).await {
                     Ok(c) => c,
@@ -142,7 +141,7 @@ pub(crate) fn cases() -> Vec<Case> {
             |t| async move {
                 let s = server(&t);
                 let user = fresh("lim");
-                let mut h = hello(s, mint_with(&claims(s, &user, "d1"), &s.secret), "d1", Platform::Web);
+                let mut h = hello_for(s, &user, "d1");
                 h.limits = Some(pb::Limits { max_frame_size: 100, ..Default::default() });
                 let mut c = match Conn::connect(s.addr).await {
                     Ok(c) => c,
@@ -238,7 +237,7 @@ pub(crate) fn cases() -> Vec<Case> {
             |t| async move {
                 let s = server(&t);
                 let user = fresh("idle");
-                let mut h = hello(s, mint_with(&claims(s, &user, "d1"), &s.secret), "d1", Platform::Web);
+                let mut h = hello_for(s, &user, "d1");
                 h.heartbeat_ms = 1;
                 let mut c = match Conn::connect(s.addr).await {
                     Ok(c) => c,

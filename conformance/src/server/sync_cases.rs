@@ -6,7 +6,7 @@ use magpie_session::{Body, pb};
 
 use crate::case::{Case, Level, Outcome, Verdict};
 use crate::server::{
-    conv, fresh, login, messages, send_ack, send_body, server, still_alive, sync_all, text, text_of,
+    conv, fresh, messages, send_ack, send_body, server, still_alive, sync_all, text, text_of,
 };
 
 /// The largest declared per-conversation limit the retention case fills (one SEND at a time).
@@ -15,25 +15,6 @@ const MAX_RETENTION_LIMIT: u64 = 2_000;
 /// The retention case's own bound: filling the limit, then [`crate::Retention::within`] at its default.
 /// A longer declared wait is cut off here.
 const RETENTION_CASE_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// `?`-like early return of a verdict.
-macro_rules! tryv {
-    ($e:expr, $expected:expr) => {
-        match $e {
-            Ok(x) => x,
-            Err(e) => return Verdict::fail($expected, e.to_string()),
-        }
-    };
-}
-
-macro_rules! loginv {
-    ($s:expr, $u:expr, $d:expr) => {
-        match login($s, $u, $d).await {
-            Ok(x) => x,
-            Err(v) => return v,
-        }
-    };
-}
 
 pub(crate) fn cases() -> Vec<Case> {
     vec![
