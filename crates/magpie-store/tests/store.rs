@@ -428,7 +428,7 @@ fn a_corrupt_record_is_an_error_not_a_panic() {
     {
         // Damage records behind the store's back: a truncated conversation record and an
         // event of an unknown kind.
-        let db = fjall::SingleWriterTxDatabase::builder(dir.path())
+        let db = fjall::Database::builder(dir.path())
             .open()
             .unwrap();
         let ks = |name| {
@@ -441,7 +441,7 @@ fn a_corrupt_record_is_an_error_not_a_panic() {
             ("events", &b"\x01\x09"[..]),
         ] {
             let ks = ks(name);
-            let keys: Vec<_> = ks.inner().iter().map(|g| g.key().unwrap()).collect();
+            let keys: Vec<_> = ks.iter().map(|g| g.key().unwrap()).collect();
             assert!(!keys.is_empty(), "{name}");
             for k in keys {
                 ks.insert(k, garbage.to_vec()).unwrap();

@@ -11,10 +11,21 @@
 //! has committed, so a failed commit leaves the cache as it was. All writers (commits, stream
 //! creation, retention) hold the cache's mutex for the whole transaction, which keeps the cache
 //! equal to what is on disk.
+//!
+//! # Why not fjall's transactions
+//!
+//! A transaction is a snapshot taken under the writer mutex plus a [`fjall::OwnedWriteBatch`], which
+//! fjall commits atomically (one journal entry, fsynced before any of it becomes visible). fjall's
+//! own single-writer transactions gave the same guarantees but put every write into a
+//! transaction-local skip list first and into the keyspace's memtable at commit, inserting each
+//! record twice; that second skip list was a fifth of a commit's CPU time. The only records a
+//! write reads back before its batch commits are the dedup, read-marker and nonce records of
+//! earlier writes in the same batch (a retried SEND, two READs, a replayed token), and the heads,
+//! which have their own cache; [`Overlay`] keeps those few by key.
 
 use std::collections::HashMap;
 
-use fjall::SingleWriterWriteTx;
+use fjall::{Keyspace, OwnedWriteBatch as WriteBatch, Readable, Slice, Snapshot};
 
 use super::{Keyspaces, conversation_in, stream_in};
 use crate::codec::{self, key};
@@ -38,26 +49,100 @@ fn put<V>(map: &mut HashMap<Vec<u8>, V>, k: Vec<u8>, v: V) {
     map.insert(k, v);
 }
 
-/// A write transaction that reads heads through the cache.
+/// The records a transaction reads back after writing them (see the module comment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Tracked {
+    /// `dedup`: a retry in the same batch as its first send.
+    Dedup,
+    /// `reads`: two READs of one conversation in the same batch.
+    Reads,
+    /// `nonces`: a token replayed in the same batch.
+    Nonces,
+}
+
+/// What this transaction wrote to tracked records, by kind and key: `None` for a removal.
+#[derive(Default)]
+struct Overlay([HashMap<Vec<u8>, Option<Slice>>; 3]);
+
+impl Overlay {
+    fn of(&self, which: Tracked) -> &HashMap<Vec<u8>, Option<Slice>> {
+        &self.0[which as usize]
+    }
+
+    fn set(&mut self, which: Tracked, k: Vec<u8>, v: Option<Slice>) {
+        self.0[which as usize].insert(k, v);
+    }
+}
+
+/// A write transaction that reads heads through the cache: a snapshot taken under the writer
+/// mutex, the batch of writes, and the overlay of tracked records written so far.
 pub(super) struct WriteCtx<'a> {
     pub(super) ks: &'a Keyspaces,
-    pub(super) tx: SingleWriterWriteTx<'a>,
+    snapshot: Snapshot,
+    batch: WriteBatch,
+    overlay: Overlay,
     cache: &'a mut HeadCache,
     pending: HeadCache,
 }
 
 impl<'a> WriteCtx<'a> {
+    /// A transaction reading `snapshot` (taken after the writer mutex behind `cache` was locked,
+    /// so that it sees every committed write) and writing `batch`.
     pub(super) fn new(
         ks: &'a Keyspaces,
-        tx: SingleWriterWriteTx<'a>,
+        snapshot: Snapshot,
+        batch: WriteBatch,
         cache: &'a mut HeadCache,
     ) -> Self {
         Self {
             ks,
-            tx,
+            snapshot,
+            batch,
+            overlay: Overlay::default(),
             cache,
             pending: HeadCache::default(),
         }
+    }
+
+    fn keyspace(&self, which: Tracked) -> &'a Keyspace {
+        match which {
+            Tracked::Dedup => &self.ks.dedup,
+            Tracked::Reads => &self.ks.reads,
+            Tracked::Nonces => &self.ks.nonces,
+        }
+    }
+
+    /// A tracked record as this transaction sees it.
+    pub(super) fn get(&self, which: Tracked, k: &[u8]) -> Result<Option<Slice>, StoreError> {
+        if let Some(v) = self.overlay.of(which).get(k) {
+            return Ok(v.clone());
+        }
+        self.snapshot
+            .get(self.keyspace(which), k)
+            .context("reading a record")
+    }
+
+    /// Writes a tracked record.
+    pub(super) fn put(&mut self, which: Tracked, k: Vec<u8>, v: Vec<u8>) {
+        let v = Slice::from(v);
+        self.batch.insert(self.keyspace(which), k.clone(), v.clone());
+        self.overlay.set(which, k, Some(v));
+    }
+
+    /// Removes a tracked record.
+    pub(super) fn delete(&mut self, which: Tracked, k: Vec<u8>) {
+        self.batch.remove(self.keyspace(which), k.clone());
+        self.overlay.set(which, k, None);
+    }
+
+    /// Writes a record nothing in this transaction reads back.
+    pub(super) fn insert(&mut self, keyspace: &Keyspace, k: Vec<u8>, v: Vec<u8>) {
+        self.batch.insert(keyspace, k, v);
+    }
+
+    /// Removes a record nothing in this transaction reads back.
+    pub(super) fn remove(&mut self, keyspace: &Keyspace, k: Vec<u8>) {
+        self.batch.remove(keyspace, k);
     }
 
     /// The conversation's head as this transaction sees it.
@@ -74,7 +159,7 @@ impl<'a> WriteCtx<'a> {
             return Ok(*info);
         }
         // Not written in this transaction, so the transaction reads the committed value.
-        let info = conversation_in(&self.tx, self.ks, app, conversation)?;
+        let info = conversation_in(&self.snapshot, self.ks, app, conversation)?;
         put(&mut self.cache.conversations, k, info);
         Ok(info)
     }
@@ -90,7 +175,7 @@ impl<'a> WriteCtx<'a> {
     ) {
         let k = key(&[app, conversation], None);
         if persist {
-            self.tx.insert(
+            self.batch.insert(
                 &self.ks.conversations,
                 k.clone(),
                 codec::encode_u64s(&[info.last_seq, info.visible_from]),
@@ -112,7 +197,7 @@ impl<'a> WriteCtx<'a> {
         if let Some(head) = self.cache.streams.get(&k) {
             return Ok(Some(*head));
         }
-        let head = stream_in(&self.tx, self.ks, app, user)?;
+        let head = stream_in(&self.snapshot, self.ks, app, user)?;
         if let Some(head) = head {
             put(&mut self.cache.streams, k, head);
         }
@@ -124,7 +209,7 @@ impl<'a> WriteCtx<'a> {
     pub(super) fn set_stream(&mut self, app: &str, user: &str, head: StreamHead, persist: bool) {
         let k = key(&[app, user], None);
         if persist {
-            self.tx.insert(
+            self.batch.insert(
                 &self.ks.streams,
                 k.clone(),
                 codec::encode_u64s(&[head.epoch, head.last_offset]),
@@ -135,7 +220,7 @@ impl<'a> WriteCtx<'a> {
 
     /// Commits the transaction, then lets its heads into the cache.
     pub(super) fn commit(self, context: &str) -> Result<(), StoreError> {
-        self.tx.commit().context(context)?;
+        self.batch.commit().context(context)?;
         for (k, v) in self.pending.conversations {
             put(&mut self.cache.conversations, k, v);
         }

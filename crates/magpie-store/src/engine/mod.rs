@@ -18,10 +18,12 @@
 //! every append: the last seq and the last offset are the larger of the record's and the newest
 //! key's (see the `heads` module).
 //!
-//! Writes run in fjall's single-writer transactions, which read their own writes, so one group
-//! commit can append several messages to the same conversation or stream. A transaction's journal
-//! entry is written and (with [`Durability::Immediate`]) fsynced before its changes become visible
-//! to readers, so a reader never sees data that is not yet durable. Reads use snapshots.
+//! Writes run in the transactions of the `heads` module: a snapshot read under the writer mutex
+//! and one atomic [`fjall::OwnedWriteBatch`], with the few records a write reads back kept aside, so
+//! one group commit can append several messages to the same conversation or stream. A batch's
+//! journal entry is written and (with [`Durability::Immediate`]) fsynced before its changes
+//! become visible to readers, so a reader never sees data that is not yet durable. Reads use
+//! snapshots.
 
 mod heads;
 mod retention;
@@ -33,9 +35,7 @@ use std::sync::{Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use fjall::{
-    KeyspaceCreateOptions, PersistMode, Readable, SingleWriterTxDatabase, SingleWriterTxKeyspace,
-};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 
 use crate::codec::{self, Reader, key};
 use crate::error::Context;
@@ -46,14 +46,14 @@ use crate::{
 
 /// The keyspaces of the database.
 struct Keyspaces {
-    messages: SingleWriterTxKeyspace,
-    conversations: SingleWriterTxKeyspace,
-    dedup: SingleWriterTxKeyspace,
-    streams: SingleWriterTxKeyspace,
-    events: SingleWriterTxKeyspace,
-    reads: SingleWriterTxKeyspace,
-    nonces: SingleWriterTxKeyspace,
-    revocations: SingleWriterTxKeyspace,
+    messages: Keyspace,
+    conversations: Keyspace,
+    dedup: Keyspace,
+    streams: Keyspace,
+    events: Keyspace,
+    reads: Keyspace,
+    nonces: Keyspace,
+    revocations: Keyspace,
 }
 
 /// The background fsync thread of [`Durability::Relaxed`].
@@ -64,7 +64,7 @@ struct Flusher {
 
 /// A [`Store`] on the fjall LSM engine, in one directory.
 pub struct FjallStore {
-    db: SingleWriterTxDatabase,
+    db: Database,
     ks: Keyspaces,
     persist: PersistMode,
     flusher: Mutex<Option<Flusher>>,
@@ -89,7 +89,7 @@ impl FjallStore {
     pub fn open(config: &StoreConfig) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&config.path)
             .map_err(|e| StoreError::backend(format!("creating {}", config.path.display()), e))?;
-        let db = SingleWriterTxDatabase::builder(&config.path)
+        let db = Database::builder(&config.path)
             .cache_size(config.cache_size)
             .open()
             .context(&format!("opening {}", config.path.display()))?;
@@ -142,9 +142,9 @@ impl FjallStore {
         self.commits.load(Ordering::Relaxed)
     }
 
-    /// A write transaction with the configured durability.
-    fn write_tx(&self) -> fjall::SingleWriterWriteTx<'_> {
-        self.db.write_tx().durability(Some(self.persist))
+    /// An empty write batch with the configured durability.
+    fn batch(&self) -> fjall::OwnedWriteBatch {
+        self.db.batch().durability(Some(self.persist))
     }
 
     /// The writer's head cache. A panic in a writer cannot leave it wrong (changes enter it only
@@ -153,6 +153,12 @@ impl FjallStore {
         self.writer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts a write transaction on the locked head cache. The snapshot is taken after the lock,
+    /// so it sees every committed write.
+    fn transaction<'a>(&'a self, cache: &'a mut heads::HeadCache) -> heads::WriteCtx<'a> {
+        heads::WriteCtx::new(&self.ks, self.db.snapshot(), self.batch(), cache)
     }
 }
 
@@ -232,7 +238,7 @@ fn stream_in(
 /// The number of the last key of the group `(app, id)` in `ks`.
 fn last_number_in(
     r: &impl Readable,
-    ks: &SingleWriterTxKeyspace,
+    ks: &Keyspace,
     what: &'static str,
     app: &str,
     id: &str,
@@ -266,7 +272,7 @@ fn message_in(
 /// Reads a record of `N` numbers.
 fn get_u64s<const N: usize>(
     r: &impl Readable,
-    ks: &SingleWriterTxKeyspace,
+    ks: &Keyspace,
     what: &'static str,
     k: &[u8],
 ) -> Result<Option<[u64; N]>, StoreError> {
@@ -325,7 +331,7 @@ impl Store for FjallStore {
         }
         let now = now_ms();
         let mut cache = self.writer();
-        let mut cx = heads::WriteCtx::new(&self.ks, self.write_tx(), &mut cache);
+        let mut cx = self.transaction(&mut cache);
         let mut results = Vec::with_capacity(batch.len());
         for w in batch {
             // On error `cx` is dropped, which rolls the whole batch back.
@@ -337,12 +343,12 @@ impl Store for FjallStore {
     }
 
     fn stream_head(&self, app: &str, user: &str) -> Result<StreamHead, StoreError> {
-        if let Some(head) = stream_in(&self.db.read_tx(), &self.ks, app, user)? {
+        if let Some(head) = stream_in(&self.db.snapshot(), &self.ks, app, user)? {
             return Ok(head);
         }
         // First sight of this stream: create it, durably, so the epoch never changes.
         let mut cache = self.writer();
-        let mut cx = heads::WriteCtx::new(&self.ks, self.write_tx(), &mut cache);
+        let mut cx = self.transaction(&mut cache);
         let head = write::head_or_create(&mut cx, app, user)?;
         cx.commit("creating a stream")?;
         Ok(head)
@@ -359,7 +365,7 @@ impl Store for FjallStore {
             return Ok(Vec::new());
         };
         let prefix = key(&[app, user], None);
-        let snap = self.db.read_tx();
+        let snap = self.db.snapshot();
         let range = key(&[app, user], Some(first))..=key(&[app, user], Some(u64::MAX));
         let mut out = Vec::with_capacity(limit.min(1024));
         let mut visible = std::collections::HashMap::<String, u64>::new();
@@ -403,7 +409,7 @@ impl Store for FjallStore {
         backward: bool,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let snap = self.db.read_tx();
+        let snap = self.db.snapshot();
         let info = conversation_in(&snap, &self.ks, app, conversation)?;
         let (lo, hi) = if backward {
             let hi = if from == 0 {
@@ -436,18 +442,18 @@ impl Store for FjallStore {
     }
 
     fn conversation(&self, app: &str, conversation: &str) -> Result<ConversationInfo, StoreError> {
-        conversation_in(&self.db.read_tx(), &self.ks, app, conversation)
+        conversation_in(&self.db.snapshot(), &self.ks, app, conversation)
     }
 
     fn read_seq(&self, app: &str, user: &str, conversation: &str) -> Result<u64, StoreError> {
         let k = key(&[app, user, conversation], None);
-        let snap = self.db.read_tx();
+        let snap = self.db.snapshot();
         Ok(get_u64s::<1>(&snap, &self.ks.reads, "read marker", &k)?.map_or(0, |[s]| s))
     }
 
     fn revoked_before(&self, app: &str, user: &str) -> Result<u64, StoreError> {
         let k = key(&[app, user], None);
-        let snap = self.db.read_tx();
+        let snap = self.db.snapshot();
         Ok(get_u64s::<1>(&snap, &self.ks.revocations, "revocation", &k)?.map_or(0, |[t]| t))
     }
 

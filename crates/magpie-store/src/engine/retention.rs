@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use fjall::Readable;
 
-use super::heads::WriteCtx;
+use super::heads::Tracked;
 use super::{FjallStore, conversation_in, visible_from_in};
 use crate::codec::{self, Reader, key};
 use crate::error::Context;
@@ -64,7 +64,7 @@ fn conversations(
 ) -> Result<(), StoreError> {
     let ks = &store.ks;
     let cutoff = (max_age_ms > 0).then(|| now_ms.saturating_sub(max_age_ms));
-    let snap = store.db.read_tx();
+    let snap = store.db.snapshot();
     let mut pending: Vec<Advance> = Vec::new();
     let mut pending_ops = 0usize;
     for guard in snap.iter(&ks.conversations) {
@@ -124,24 +124,20 @@ fn commit_advances(
     }
     let ks = &store.ks;
     let mut cache = store.writer();
-    let mut cx = WriteCtx::new(ks, store.write_tx(), &mut cache);
+    let mut cx = store.transaction(&mut cache);
     for a in advances {
         let mut info = cx.conversation(&a.app, &a.conversation)?;
         if a.visible_from <= info.visible_from {
             continue;
         }
         for (mk, dedup, seq) in a.messages {
-            cx.tx.remove(&ks.messages, mk);
+            cx.remove(&ks.messages, mk);
             stats.messages += 1;
             let Some(dk) = dedup else { continue };
-            if let Some(v) = cx
-                .tx
-                .get(&ks.dedup, &dk)
-                .context("reading a dedup record")?
-            {
+            if let Some(v) = cx.get(Tracked::Dedup, &dk)? {
                 let d = codec::decode_dedup(&dk, &v)?;
                 if d.conversation == a.conversation && d.seq == seq {
-                    cx.tx.remove(&ks.dedup, dk);
+                    cx.delete(Tracked::Dedup, dk);
                     stats.dedup_entries += 1;
                 }
             }
@@ -156,7 +152,7 @@ fn commit_advances(
 /// Phase 2: drop events that point below their conversation's `visible_from`.
 fn events(store: &FjallStore, stats: &mut RetentionStats) -> Result<(), StoreError> {
     let ks = &store.ks;
-    let snap = store.db.read_tx();
+    let snap = store.db.snapshot();
     let mut visible: HashMap<(String, String), u64> = HashMap::new();
     let mut doomed = Vec::new();
     for guard in snap.iter(&ks.events) {
@@ -199,7 +195,7 @@ fn drop_events(
     }
     let n = doomed.len() as u64;
     let mut cache = store.writer();
-    let mut cx = WriteCtx::new(&store.ks, store.write_tx(), &mut cache);
+    let mut cx = store.transaction(&mut cache);
     let mut streams: Vec<(&str, &str)> = doomed
         .iter()
         .map(|(app, user, _)| (app.as_str(), user.as_str()))
@@ -212,7 +208,7 @@ fn drop_events(
         }
     }
     for (_, _, k) in &doomed {
-        cx.tx.remove(&store.ks.events, k.clone());
+        cx.remove(&store.ks.events, k.clone());
     }
     cx.commit("committing retention of events")?;
     Ok(n)
@@ -221,7 +217,7 @@ fn drop_events(
 /// Phase 3: drop nonces whose `expires_at` has passed.
 fn nonces(store: &FjallStore, now_secs: u64, stats: &mut RetentionStats) -> Result<(), StoreError> {
     let ks = &store.ks;
-    let snap = store.db.read_tx();
+    let snap = store.db.snapshot();
     let mut doomed = Vec::new();
     for guard in snap.iter(&ks.nonces) {
         let (k, v) = guard.into_inner().context("scanning nonces")?;
@@ -229,27 +225,37 @@ fn nonces(store: &FjallStore, now_secs: u64, stats: &mut RetentionStats) -> Resu
         if expires_at <= now_secs {
             doomed.push(k.to_vec());
             if doomed.len() >= CHUNK {
-                stats.nonces += remove_all(store, &ks.nonces, std::mem::take(&mut doomed))?;
+                stats.nonces += remove_all(store, now_secs, std::mem::take(&mut doomed))?;
             }
         }
     }
-    stats.nonces += remove_all(store, &ks.nonces, doomed)?;
+    stats.nonces += remove_all(store, now_secs, doomed)?;
     Ok(())
 }
 
+/// Removes expired nonces, under the writer mutex so that a nonce used again meanwhile (with a
+/// new expiry) is checked again instead of being removed.
 fn remove_all(
     store: &FjallStore,
-    ks: &fjall::SingleWriterTxKeyspace,
+    now_secs: u64,
     keys: Vec<Vec<u8>>,
 ) -> Result<u64, StoreError> {
     if keys.is_empty() {
         return Ok(0);
     }
-    let n = keys.len() as u64;
-    let mut tx = store.write_tx();
+    let mut cache = store.writer();
+    let mut cx = store.transaction(&mut cache);
+    let mut n = 0;
     for k in keys {
-        tx.remove(ks, k);
+        let still_expired = match cx.get(Tracked::Nonces, &k)? {
+            Some(v) => codec::decode_u64s::<1>("nonce", &k, &v)?[0] <= now_secs,
+            None => false,
+        };
+        if still_expired {
+            cx.delete(Tracked::Nonces, k);
+            n += 1;
+        }
     }
-    tx.commit().context("committing retention")?;
+    cx.commit("committing retention of nonces")?;
     Ok(n)
 }

@@ -1,11 +1,8 @@
 //! Applying one [`Write`] inside a write transaction.
 
-use fjall::Readable;
-
-use super::heads::WriteCtx;
-use super::{get_u64s, new_epoch};
+use super::heads::{Tracked, WriteCtx};
+use super::new_epoch;
 use crate::codec::{self, DedupRecord, key};
-use crate::error::Context;
 use crate::{EventKind, StoreError, StreamHead, Write, WriteResult};
 
 /// Applies `w` in `cx`; `now_ms` stamps messages that come without a time.
@@ -25,7 +22,7 @@ pub(super) fn apply(
             let dedup_key = (!message.client_msg_id.is_empty())
                 .then(|| key(&[app, &message.sender, &message.client_msg_id], None));
             if let Some(k) = &dedup_key
-                && let Some(v) = cx.tx.get(&ks.dedup, k).context("reading a dedup record")?
+                && let Some(v) = cx.get(Tracked::Dedup, k)?
             {
                 let first = codec::decode_dedup(k, &v)?;
                 if first.content_hash != *content_hash {
@@ -53,7 +50,7 @@ pub(super) fn apply(
             let mut stored = message.clone();
             stored.seq = seq;
             stored.time_ms = time_ms;
-            cx.tx.insert(
+            cx.insert(
                 &ks.messages,
                 key(&[app, conversation], Some(seq)),
                 codec::encode_message(&stored),
@@ -85,7 +82,7 @@ pub(super) fn apply(
                     content_hash: *content_hash,
                     offsets: offsets.clone(),
                 };
-                cx.tx.insert(&ks.dedup, k, codec::encode_dedup(&record));
+                cx.put(Tracked::Dedup, k, codec::encode_dedup(&record));
             }
             Ok(WriteResult::Appended {
                 seq,
@@ -102,14 +99,17 @@ pub(super) fn apply(
             seq,
         } => {
             let k = key(&[app, user, conversation], None);
-            let old = get_u64s::<1>(&cx.tx, &ks.reads, "read marker", &k)?.map_or(0, |[s]| s);
+            let old = match cx.get(Tracked::Reads, &k)? {
+                Some(v) => codec::decode_u64s::<1>("read marker", &k, &v)?[0],
+                None => 0,
+            };
             if *seq <= old {
                 return Ok(WriteResult::ReadSet {
                     seq: old,
                     offset: None,
                 });
             }
-            cx.tx.insert(&ks.reads, k, codec::encode_u64s(&[*seq]));
+            cx.put(Tracked::Reads, k, codec::encode_u64s(&[*seq]));
             let event = EventKind::Read {
                 conversation: conversation.clone(),
                 seq: *seq,
@@ -128,17 +128,16 @@ pub(super) fn apply(
         } => {
             let k = key(&[app, nonce], None);
             let now_secs = now_ms / 1000;
-            if let Some([stored]) = get_u64s::<1>(&cx.tx, &ks.nonces, "nonce", &k)?
-                && stored > now_secs
+            if let Some(v) = cx.get(Tracked::Nonces, &k)?
+                && codec::decode_u64s::<1>("nonce", &k, &v)?[0] > now_secs
             {
                 return Ok(WriteResult::NonceReplayed);
             }
-            cx.tx
-                .insert(&ks.nonces, k, codec::encode_u64s(&[*expires_at]));
+            cx.put(Tracked::Nonces, k, codec::encode_u64s(&[*expires_at]));
             Ok(WriteResult::NonceAccepted)
         }
         Write::Revoke { app, user, at } => {
-            cx.tx.insert(
+            cx.insert(
                 &ks.revocations,
                 key(&[app, user], None),
                 codec::encode_u64s(&[*at]),
@@ -177,8 +176,9 @@ fn append_event(
         .last_offset
         .checked_add(1)
         .ok_or_else(|| StoreError::InvalidInput(format!("stream of {user} is full")))?;
-    cx.tx.insert(
-        &cx.ks.events,
+    let ks = cx.ks;
+    cx.insert(
+        &ks.events,
         key(&[app, user], Some(head.last_offset)),
         codec::encode_event(event),
     );
