@@ -36,6 +36,9 @@ pub struct ServerConfig {
     /// [WIRE-7.4]: compress only bodies of at least this many bytes (default: the codec's,
     /// [`EncoderConfig::DEFAULT_COMPRESSION_THRESHOLD`](magpie_wire::EncoderConfig::DEFAULT_COMPRESSION_THRESHOLD)).
     pub compression_threshold: usize,
+    /// [WIRE-7]: the DEFLATE level of the frames the server compresses (default: the codec's,
+    /// [`EncoderConfig::DEFAULT_COMPRESSION_LEVEL`](magpie_wire::EncoderConfig::DEFAULT_COMPRESSION_LEVEL)).
+    pub compression_level: u32,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +52,7 @@ impl Default for ServerConfig {
             default_heartbeat: Duration::from_secs(30),
             max_request_errors: 100,
             compression_threshold: magpie_wire::EncoderConfig::DEFAULT_COMPRESSION_THRESHOLD,
+            compression_level: magpie_wire::EncoderConfig::DEFAULT_COMPRESSION_LEVEL,
         }
     }
 }
@@ -300,6 +304,9 @@ impl ServerConnection {
         self.link
             .encoder
             .set_compression_threshold(self.config.compression_threshold);
+        self.link
+            .encoder
+            .set_compression_level(self.config.compression_level);
         self.link.decoder.set_compression(negotiated.compression);
         self.idle_timeout = negotiated.idle_timeout;
         self.link.last_rx = now;

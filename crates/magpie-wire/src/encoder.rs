@@ -1,6 +1,7 @@
 //! The sans-IO encoder: queue packets, flush them as frames, merging and compressing per the spec
 //! and the negotiated settings.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 
 use bytes::{BufMut, BytesMut};
@@ -11,6 +12,7 @@ use crate::error::Error;
 use crate::header::{self, MAX_PING_BODY};
 use crate::packet::Packet;
 use crate::types::{FrameType, TypeRange};
+use crate::varint::VarInt;
 
 /// Turns packets into frames.
 ///
@@ -22,10 +24,12 @@ use crate::types::{FrameType, TypeRange};
 pub struct Encoder {
     config: EncoderConfig,
     queue: VecDeque<Packet>,
-    /// Created on first use ([WIRE-7]: idle connections never pay for DEFLATE state).
+    /// The takeover stream's compressor, created on first use ([WIRE-7]: idle connections never
+    /// pay for DEFLATE state). Per-frame compression uses the thread's [`FrameDeflate`] instead.
     deflater: Option<Deflater>,
-    /// Container bodies that are about to be compressed.
+    /// Takeover mode: container bodies that are about to be compressed.
     scratch: BytesMut,
+    /// Takeover mode: the compressed body.
     compressed: Vec<u8>,
     /// A takeover compressor failed: its stream no longer matches the peer's window, so nothing
     /// more may be sent ([WIRE-7.3]).
@@ -53,6 +57,12 @@ impl Encoder {
     /// Applies the limits the peer announced (after the handshake).
     pub fn set_peer_limits(&mut self, limits: Limits) {
         self.config.peer_limits = limits;
+    }
+
+    /// Compresses at this DEFLATE level (0 ..= 9, clamped) from the next compressed frame on;
+    /// a takeover stream keeps the level it started with.
+    pub fn set_compression_level(&mut self, level: u32) {
+        self.config.compression_level = level.min(9);
     }
 
     /// Applies the negotiated compression mode, from the next frame on.
@@ -144,9 +154,9 @@ impl Encoder {
         Ok(())
     }
 
-    /// Gives back the memory an encoder with nothing queued holds in its queue and work buffers
-    /// (a container's body, a compressed body: up to a frame each). The compressor is kept. For
-    /// connections that go idle.
+    /// Gives back the memory an encoder with nothing queued holds in its queue and takeover work
+    /// buffers (a container's body, a compressed body: up to a frame each). The takeover
+    /// compressor is kept (its window is the stream's state). For connections that go idle.
     pub fn release_memory(&mut self) {
         if self.queue.is_empty() {
             self.queue = VecDeque::new();
@@ -183,30 +193,41 @@ impl Encoder {
         }
     }
 
-    /// Compresses `body` into `self.compressed`; `true` if the result is to be sent ([WIRE-7.4]).
-    fn compress(&mut self, ty: FrameType, body: &[u8]) -> Result<bool, Error> {
-        let takeover = self.config.compression == Compression::DeflateTakeover;
+    /// Writes `body` as one frame, compressed ([WIRE-7.4]: if that makes it smaller, or always in
+    /// takeover mode, whose peer window must see every compressed body, [WIRE-7.3]).
+    fn write_compressed(
+        &mut self,
+        ty: FrameType,
+        id: Option<VarInt>,
+        body: &[u8],
+        dst: &mut BytesMut,
+    ) -> Result<(), Error> {
         let level = self.config.compression_level;
+        if self.config.compression != Compression::DeflateTakeover {
+            return FRAME_DEFLATE.with(|shared| {
+                let FrameDeflate { deflater, out, .. } = &mut *shared.borrow_mut();
+                compress_frame(deflater, out, level, ty, id, body, dst)
+            });
+        }
         let deflater = self
             .deflater
-            .get_or_insert_with(|| Deflater::new(level, takeover));
+            .get_or_insert_with(|| Deflater::new(level, true));
         if let Err(e) = deflater.compress(body, &mut self.compressed, ty) {
-            self.broken = takeover;
+            self.broken = true;
             return Err(e);
         }
-        // In takeover mode the peer's window must see every compressed body ([WIRE-7.3]).
-        Ok(takeover || self.compressed.len() < body.len())
+        header::write(dst, ty, id, true, self.compressed.len());
+        dst.put_slice(&self.compressed);
+        Ok(())
     }
 
     fn write_frame(&mut self, packet: &Packet, dst: &mut BytesMut) -> Result<(), Error> {
         let (ty, id, body) = (packet.ty(), packet.id(), packet.body());
-        if self.should_compress(ty, body.len()) && self.compress(ty, body)? {
-            header::write(dst, ty, id, true, self.compressed.len());
-            dst.put_slice(&self.compressed);
-        } else {
-            header::write(dst, ty, id, false, body.len());
-            dst.put_slice(body);
+        if self.should_compress(ty, body.len()) {
+            return self.write_compressed(ty, id, body, dst);
         }
+        header::write(dst, ty, id, false, body.len());
+        dst.put_slice(body);
         Ok(())
     }
 
@@ -228,27 +249,91 @@ impl Encoder {
             }
             return Ok(());
         }
+        if self.config.compression != Compression::DeflateTakeover {
+            let level = self.config.compression_level;
+            return FRAME_DEFLATE.with(|shared| {
+                let FrameDeflate {
+                    deflater,
+                    body,
+                    out,
+                } = &mut *shared.borrow_mut();
+                body.clear();
+                body.reserve(size);
+                for packet in packets {
+                    write_inner(&packet, body);
+                }
+                let result =
+                    compress_frame(deflater, out, level, FrameType::CONTAINER, None, body, dst);
+                body.clear();
+                if body.capacity() > KEEP_BUFFER {
+                    *body = BytesMut::new();
+                }
+                result
+            });
+        }
         let mut body = std::mem::take(&mut self.scratch);
         body.clear();
         body.reserve(size);
         for packet in packets {
             write_inner(&packet, &mut body);
         }
-        let result = self.compress(FrameType::CONTAINER, &body);
-        match result {
-            Ok(true) => {
-                header::write(dst, FrameType::CONTAINER, None, true, self.compressed.len());
-                dst.put_slice(&self.compressed);
-            }
-            Ok(false) => {
-                header::write(dst, FrameType::CONTAINER, None, false, body.len());
-                dst.put_slice(&body);
-            }
-            Err(_) => {}
-        }
+        let result = self.write_compressed(FrameType::CONTAINER, None, &body, dst);
         self.scratch = body;
-        result.map(|_| ())
+        result
     }
+}
+
+/// The per-frame compression state of one thread, shared by its encoders.
+///
+/// In per-frame mode ([WIRE-7.2]) every body is a stream of its own, so a compressor carries
+/// nothing from one frame to the next and need not belong to a connection. Sharing one per
+/// thread keeps its several hundred KiB of DEFLATE state out of every connection that ever
+/// compressed a frame (a client that synced once would otherwise hold it for good) and keeps it
+/// warm in the cache; the buffers are shared for the same reason.
+#[derive(Default)]
+struct FrameDeflate {
+    /// The compressor and the level it was made for.
+    deflater: Option<(u32, Deflater)>,
+    /// A container body about to be compressed.
+    body: BytesMut,
+    /// The compressed body.
+    out: Vec<u8>,
+}
+
+thread_local! {
+    static FRAME_DEFLATE: RefCell<FrameDeflate> = RefCell::default();
+}
+
+/// Bytes of buffer a thread's [`FrameDeflate`] keeps between frames; larger ones are given back.
+const KEEP_BUFFER: usize = 64 * 1024;
+
+/// Compresses `body` as one independent stream and writes the frame: compressed if that is
+/// smaller ([WIRE-7.4]), else as it is.
+fn compress_frame(
+    deflater: &mut Option<(u32, Deflater)>,
+    out: &mut Vec<u8>,
+    level: u32,
+    ty: FrameType,
+    id: Option<VarInt>,
+    body: &[u8],
+    dst: &mut BytesMut,
+) -> Result<(), Error> {
+    let deflater = match deflater {
+        Some((made_for, d)) if *made_for == level => d,
+        slot => &mut slot.insert((level, Deflater::new(level, false))).1,
+    };
+    let result = deflater.compress(body, out, ty);
+    if result.is_ok() && out.len() < body.len() {
+        header::write(dst, ty, id, true, out.len());
+        dst.put_slice(out);
+    } else if result.is_ok() {
+        header::write(dst, ty, id, false, body.len());
+        dst.put_slice(body);
+    }
+    if out.capacity() > KEEP_BUFFER {
+        *out = Vec::new();
+    }
+    result
 }
 
 /// An inner packet: the frame layout, never compressed ([WIRE-8.3]).
@@ -269,5 +354,80 @@ impl std::fmt::Debug for Encoder {
             .field("config", &self.config)
             .field("queued", &self.queue.len())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Decoder, DecoderConfig};
+
+    fn chat(n: usize) -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| {
+                format!("message {i}: see you at the station at {}. ", i % 7).into_bytes()
+            })
+            .collect()
+    }
+
+    /// Per-frame encoders of one thread share a compressor: encoders with different levels and
+    /// a takeover encoder, interleaved, each still write frames their own peer decodes.
+    #[test]
+    fn encoders_sharing_the_thread_compressor_stay_independent() {
+        let limits = Limits::default();
+        let per_frame = |level| {
+            Encoder::new(
+                EncoderConfig::default()
+                    .peer_limits(limits)
+                    .compression(Compression::Deflate)
+                    .compression_threshold(64)
+                    .compression_level(level),
+            )
+        };
+        let mut encoders = [
+            (per_frame(1), Compression::Deflate),
+            (per_frame(9), Compression::Deflate),
+            (
+                Encoder::new(
+                    EncoderConfig::default()
+                        .peer_limits(limits)
+                        .compression(Compression::DeflateTakeover)
+                        .compression_threshold(64),
+                ),
+                Compression::DeflateTakeover,
+            ),
+        ];
+        let mut decoders: Vec<Decoder> = encoders
+            .iter()
+            .map(|(_, c)| {
+                let mut d = Decoder::new(DecoderConfig::default());
+                d.set_compression(*c);
+                d
+            })
+            .collect();
+        for round in 0..6 {
+            for ((encoder, _), decoder) in encoders.iter_mut().zip(&mut decoders) {
+                let bodies: Vec<Vec<u8>> = (0..=round % 3).map(|k| chat(20 + round + k)).collect();
+                for body in &bodies {
+                    encoder
+                        .push(Packet::new(FrameType::SEND, body.clone()))
+                        .expect("push");
+                }
+                let mut wire = BytesMut::new();
+                encoder.flush(&mut wire).expect("flush");
+                assert!(
+                    wire.len() < bodies.iter().map(Vec::len).sum::<usize>(),
+                    "compressed"
+                );
+                for body in &bodies {
+                    let packet = decoder
+                        .decode(&mut wire)
+                        .expect("decode")
+                        .expect("a packet");
+                    assert_eq!(&packet.body()[..], &body[..]);
+                }
+                assert!(wire.is_empty());
+            }
+        }
     }
 }

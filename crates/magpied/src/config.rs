@@ -138,6 +138,11 @@ pub struct Settings {
     /// the server leaves the small containers of live traffic alone and compresses SYNC and
     /// HISTORY pages, where the bytes are.
     pub compression_threshold: usize,
+    /// DEFLATE level of the frames the server compresses, 0 ..= 9 (default 1). Level 1 is zlib's
+    /// fastest: on SYNC pages of chat messages it gives up a few percent of the ratio of level 6
+    /// for a third of the CPU (see `benches/RESULTS.md`), and compressing is the server's work
+    /// for every client that negotiated compression.
+    pub compression_level: u32,
     /// Request errors per minute before a session is closed with BAD_REQUEST_FLOOD (default 100;
     /// [SESSION-6.2]).
     pub max_request_errors: u32,
@@ -171,6 +176,7 @@ impl Default for Settings {
             handshake_timeout_secs: 10,
             max_request_errors: 100,
             compression_threshold: 4096,
+            compression_level: 1,
             #[cfg(feature = "faults")]
             faults: Faults::default(),
         }
@@ -190,6 +196,7 @@ impl Settings {
             handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
             max_request_errors: self.max_request_errors,
             compression_threshold: self.compression_threshold,
+            compression_level: self.compression_level,
             ..magpie_session::ServerConfig::default()
         }
     }
