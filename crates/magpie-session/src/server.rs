@@ -6,6 +6,7 @@
 //! [`ServerConnection::handle_timeout`] at [`ServerConnection::poll_timeout`].
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -102,7 +103,8 @@ enum Phase {
 
 /// The server's half of one connection.
 pub struct ServerConnection {
-    config: ServerConfig,
+    /// Shared by the connections of a server (an idle connection should not carry a copy).
+    config: Arc<ServerConfig>,
     link: Link,
     phase: Phase,
     events: VecDeque<ServerEvent>,
@@ -115,7 +117,8 @@ pub struct ServerConnection {
 
 impl ServerConnection {
     /// A connection that has just been accepted.
-    pub fn new(config: ServerConfig, now: Instant) -> ServerConnection {
+    pub fn new(config: impl Into<Arc<ServerConfig>>, now: Instant) -> ServerConnection {
+        let config = config.into();
         ServerConnection {
             link: Link::new(config.limits, now),
             config,

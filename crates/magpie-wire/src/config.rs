@@ -6,6 +6,8 @@
 //! [`Decoder`]: crate::Decoder
 //! [`Encoder`]: crate::Encoder
 
+use std::sync::{Arc, OnceLock};
+
 use crate::types::TypeRegistry;
 
 /// A receiver's limits ([WIRE-6]). Fields are private: the setters keep every value between the
@@ -172,11 +174,24 @@ impl Compression {
 }
 
 /// Settings for a [`Decoder`](crate::Decoder): what this side accepts. Decoding only.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DecoderConfig {
     pub(crate) limits: Limits,
     pub(crate) compression: Compression,
-    pub(crate) types: TypeRegistry,
+    /// Shared: every connection of a server knows the same types, and the 1,024-bit core set
+    /// would otherwise be most of an idle decoder.
+    pub(crate) types: Arc<TypeRegistry>,
+}
+
+impl Default for DecoderConfig {
+    fn default() -> Self {
+        static V1: OnceLock<Arc<TypeRegistry>> = OnceLock::new();
+        DecoderConfig {
+            limits: Limits::default(),
+            compression: Compression::default(),
+            types: Arc::clone(V1.get_or_init(|| Arc::new(TypeRegistry::v1()))),
+        }
+    }
 }
 
 impl DecoderConfig {
@@ -194,7 +209,7 @@ impl DecoderConfig {
 
     /// The known core types and negotiated extensions (default [`TypeRegistry::v1`]).
     pub fn types(mut self, types: TypeRegistry) -> Self {
-        self.types = types;
+        self.types = Arc::new(types);
         self
     }
 }

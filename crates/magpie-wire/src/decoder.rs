@@ -75,7 +75,7 @@ impl Decoder {
 
     /// Applies the negotiated types.
     pub fn set_types(&mut self, types: TypeRegistry) {
-        self.config.types = types;
+        self.config.types = std::sync::Arc::new(types);
     }
 
     /// Bytes of the stream consumed so far (frames only; the preface is read separately).

@@ -30,7 +30,6 @@ pub use admin::signature as admin_signature;
 pub use config::Faults;
 pub use config::{AppConfig, DevicePolicy, DurabilityMode, OverflowRule, Settings};
 
-use crate::conn::Transport;
 use crate::hub::Hub;
 
 /// Unix time in seconds.
@@ -55,6 +54,8 @@ pub(crate) struct App {
 /// What every connection shares.
 pub(crate) struct Shared {
     pub(crate) settings: Settings,
+    /// The session layer's settings, made once and shared by every connection.
+    pub(crate) session_config: Arc<magpie_session::ServerConfig>,
     pub(crate) apps: HashMap<String, App>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) committer: GroupCommitter,
@@ -185,6 +186,7 @@ impl Server {
         }
         let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(Shared {
+            session_config: Arc::new(settings.session_config()),
             settings,
             apps,
             store,
@@ -284,26 +286,13 @@ async fn accept_loop(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
+                let Ok((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
-                let shared = shared.clone();
-                let tracker = shared.tracker.clone();
-                tracker.spawn(async move {
-                    let transport = if ws {
-                        // Boxed: the upgrade's state is needed once and should not size the
-                        // task every connection keeps.
-                        match Box::pin(tokio_tungstenite::accept_async(stream)).await {
-                            Ok(ws) => Transport::Ws(Box::new(ws)),
-                            Err(e) => {
-                                tracing::debug!(%peer, "websocket handshake failed: {e}");
-                                return;
-                            }
-                        }
-                    } else {
-                        Transport::Tcp(stream)
-                    };
-                    conn::serve(shared, transport, peer).await;
-                });
+                // The task is `serve` itself, not a block around it: a wrapper future would
+                // keep its own copy of the arguments in every idle connection's task.
+                shared
+                    .tracker
+                    .spawn(conn::serve(shared.clone(), stream, ws));
             }
             _ = stopped.changed() => return,
         }

@@ -4,14 +4,17 @@
 //! unbounded control lane, as it first was): each channel allocates its first block of slots when
 //! it is made, about 0.8 KiB apiece, which idle sessions paid for nothing (`benches/` idle
 //! memory). Here an idle session holds one small allocation, and the queue grows only when
-//! something is queued.
+//! something is queued. There is one receiver, the connection task, so a single stored waker
+//! does (an `AtomicWaker`): a `Notify` would put a waiter node into the future every idle session
+//! keeps parked.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
+use futures::task::AtomicWaker;
 use magpie_session::pb;
 use magpie_wire::ErrorCode;
-use tokio::sync::Notify;
 
 /// What a session's connection task receives from the rest of the server.
 #[derive(Debug)]
@@ -33,7 +36,8 @@ pub(crate) struct Mailbox {
 #[derive(Debug)]
 struct Inner {
     state: Mutex<State>,
-    ready: Notify,
+    /// The receiver's waker, woken by every push and close.
+    ready: AtomicWaker,
     capacity: usize,
 }
 
@@ -51,7 +55,7 @@ impl Mailbox {
         Mailbox {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
-                ready: Notify::new(),
+                ready: AtomicWaker::new(),
                 capacity: capacity.max(1),
             }),
         }
@@ -71,7 +75,7 @@ impl Mailbox {
                 state.pushes.push_back(push);
             }
         });
-        self.inner.ready.notify_one();
+        self.inner.ready.wake();
     }
 
     /// Asks the session to close with `code` (the first request wins).
@@ -82,7 +86,7 @@ impl Mailbox {
                 state.closed = true;
             }
         });
-        self.inner.ready.notify_one();
+        self.inner.ready.wake();
     }
 
     /// The next item without waiting: a close request first, then pushes in order.
@@ -100,15 +104,21 @@ impl Mailbox {
         })
     }
 
-    /// Waits for the next item. Cancel-safe: nothing is taken until it is returned.
+    /// Waits for the next item. Cancel-safe: nothing is taken until it is returned. One task
+    /// receives (the waker of the latest poll is the one woken).
     pub(crate) async fn next(&self) -> Outbound {
-        loop {
-            if let Some(out) = self.try_next() {
-                return out;
-            }
-            // notify_one stores a permit when nobody waits, so an item queued between
-            // try_next and here still wakes this.
-            self.inner.ready.notified().await;
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Outbound> {
+        if let Some(out) = self.try_next() {
+            return Poll::Ready(out);
+        }
+        self.inner.ready.register(cx.waker());
+        // An item queued between the first look and the registration woke nobody: look again.
+        match self.try_next() {
+            Some(out) => Poll::Ready(out),
+            None => Poll::Pending,
         }
     }
 
