@@ -428,9 +428,7 @@ fn a_corrupt_record_is_an_error_not_a_panic() {
     {
         // Damage records behind the store's back: a truncated conversation record and an
         // event of an unknown kind.
-        let db = fjall::Database::builder(dir.path())
-            .open()
-            .unwrap();
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
         let ks = |name| {
             db.keyspace(name, fjall::KeyspaceCreateOptions::default)
                 .unwrap()

@@ -10,6 +10,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use magpied::{AppConfig, DevicePolicy, DurabilityMode, Server, Settings};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "magpied", version, about = "The Magpie reference server")]
 struct Args {

@@ -125,7 +125,8 @@ impl<'a> WriteCtx<'a> {
     /// Writes a tracked record.
     pub(super) fn put(&mut self, which: Tracked, k: Vec<u8>, v: Vec<u8>) {
         let v = Slice::from(v);
-        self.batch.insert(self.keyspace(which), k.clone(), v.clone());
+        self.batch
+            .insert(self.keyspace(which), k.clone(), v.clone());
         self.overlay.set(which, k, Some(v));
     }
 

@@ -235,11 +235,7 @@ fn nonces(store: &FjallStore, now_secs: u64, stats: &mut RetentionStats) -> Resu
 
 /// Removes expired nonces, under the writer mutex so that a nonce used again meanwhile (with a
 /// new expiry) is checked again instead of being removed.
-fn remove_all(
-    store: &FjallStore,
-    now_secs: u64,
-    keys: Vec<Vec<u8>>,
-) -> Result<u64, StoreError> {
+fn remove_all(store: &FjallStore, now_secs: u64, keys: Vec<Vec<u8>>) -> Result<u64, StoreError> {
     if keys.is_empty() {
         return Ok(0);
     }
