@@ -1,6 +1,6 @@
 //! Raw DEFLATE bodies ([WIRE-7]) with bounded inflation ([WIRE-7.5]).
 //!
-//! flate2 (miniz_oxide backend) does the DEFLATE work; this module only adds what the spec needs
+//! flate2 (zlib-rs backend) does the DEFLATE work; this module only adds what the spec needs
 //! on top: the per-frame vs. takeover stream modes, the sync-flush tail handling of [WIRE-7.3], and
 //! an output bound that stops at `limit + 1` bytes without ever allocating more.
 
@@ -55,11 +55,18 @@ impl Deflater {
                 }
             }
         }
-        // Takeover: one sync-flush call with room for DEFLATE's worst case. miniz_oxide only
-        // completes a sync flush (the empty stored block ending `00 00 FF FF`) in the call that
-        // still has room for it: a flush that had to pause for output space resumes in a later
+        // Takeover: one sync-flush call with room for DEFLATE's worst case. A backend may
+        // complete a sync flush (the empty stored block ending `00 00 FF FF`) only in the call
+        // that still has room for it (miniz_oxide, the backend before zlib-rs, did so): a flush that had to pause for output space resumes in a later
         // call *without* its trailing block, and the remainder would then lead the next frame's
         // body (found by the roundtrip fuzz target; pinned in fuzz/tests/regressions.rs).
+        if input.is_empty() {
+            // zlib refuses a second sync flush with no input in between (Z_BUF_ERROR, nothing
+            // written), so write what that flush is: an empty stored block, whose byte-aligned
+            // header `00` precedes the `00 00 FF FF` the wire leaves out.
+            out.push(0x00);
+            return Ok(());
+        }
         let start = self.inner.total_in();
         out.reserve(input.len() + input.len() / 4 + 1024);
         self.inner

@@ -227,12 +227,13 @@ pub struct EncoderConfig {
 
 impl EncoderConfig {
     /// Default compression threshold: 512 bytes. Measured on a corpus of chat messages (see
-    /// `benches/`), deflating ~100-byte bodies one by one saved under half a byte each at ~17 µs
-    /// apiece (most of it resetting miniz's state), so small packets are left to containers and
-    /// takeover streams, where they do compress ([WIRE-7.4]).
+    /// `benches/`), deflating ~100-byte bodies one by one saved under half a byte each at a
+    /// fixed cost per stream (resetting the compressor's tables), so small packets are left to
+    /// containers and takeover streams, where they do compress ([WIRE-7.4]).
     pub const DEFAULT_COMPRESSION_THRESHOLD: usize = 512;
-    /// Default DEFLATE level: 6, zlib's own default; level 1 gives up about a tenth of the ratio
-    /// on chat text for half the CPU (see the wire benches).
+    /// Default DEFLATE level: 6, zlib's own default. Servers that compress for many peers may
+    /// want less (`magpied` uses 2: with the zlib-rs backend level 1 is a static-Huffman quick
+    /// mode that barely shrinks chat traffic).
     pub const DEFAULT_COMPRESSION_LEVEL: u32 = 6;
 
     /// The peer's announced limits (default [`Limits::FLOOR`], as required before the handshake,

@@ -29,7 +29,8 @@ pub struct Decoder {
     pending: VecDeque<Packet>,
     /// Stream bytes consumed so far, for error context.
     offset: u64,
-    inflater: Option<Inflater>,
+    /// Boxed: the backend's stream state is held inline, and most connections never inflate.
+    inflater: Option<Box<Inflater>>,
     failed: Option<ErrorCode>,
 }
 
@@ -181,7 +182,9 @@ impl Decoder {
     ) -> Result<Option<Packet>, Error> {
         let (body, base) = if head.flags.compressed() {
             let takeover = self.config.compression == Compression::DeflateTakeover;
-            let inflater = self.inflater.get_or_insert_with(|| Inflater::new(takeover));
+            let inflater = self
+                .inflater
+                .get_or_insert_with(|| Box::new(Inflater::new(takeover)));
             let limit = self.config.limits.max_decompressed_size();
             let inflated = inflater.inflate(&body, limit, head.ty, frame_offset)?;
             (Bytes::from(inflated), frame_offset)

@@ -26,7 +26,7 @@ pub struct Encoder {
     queue: VecDeque<Packet>,
     /// The takeover stream's compressor, created on first use ([WIRE-7]: idle connections never
     /// pay for DEFLATE state). Per-frame compression uses the thread's [`FrameDeflate`] instead.
-    deflater: Option<Deflater>,
+    deflater: Option<Box<Deflater>>,
     /// Takeover mode: container bodies that are about to be compressed.
     scratch: BytesMut,
     /// Takeover mode: the compressed body.
@@ -211,7 +211,7 @@ impl Encoder {
         }
         let deflater = self
             .deflater
-            .get_or_insert_with(|| Deflater::new(level, true));
+            .get_or_insert_with(|| Box::new(Deflater::new(level, true)));
         if let Err(e) = deflater.compress(body, &mut self.compressed, ty) {
             self.broken = true;
             return Err(e);

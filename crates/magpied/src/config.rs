@@ -134,14 +134,14 @@ pub struct Settings {
     /// Handshake timeout, seconds (default 10).
     pub handshake_timeout_secs: u64,
     /// Compress only frames of at least this many bytes when the client negotiated compression
-    /// (default 4,096; [WIRE-7.4]). Per-frame DEFLATE costs ~15 µs of setup whatever the size, so
-    /// the server leaves the small containers of live traffic alone and compresses SYNC and
-    /// HISTORY pages, where the bytes are.
+    /// (default 8,192; [WIRE-7.4]). Live traffic reaches that size only in bursts (a container
+    /// of ~60 merged messages), when CPU is what the server is short of; SYNC and HISTORY pages
+    /// (up to 500 messages) are where the bytes are, and they compress.
     pub compression_threshold: usize,
-    /// DEFLATE level of the frames the server compresses, 0 ..= 9 (default 1). Level 1 is zlib's
-    /// fastest: on SYNC pages of chat messages it gives up a few percent of the ratio of level 6
-    /// for a third of the CPU (see `benches/RESULTS.md`), and compressing is the server's work
-    /// for every client that negotiated compression.
+    /// DEFLATE level of the frames the server compresses, 0 ..= 9 (default 2). With the zlib-rs
+    /// backend, level 1 is a static-Huffman quick mode that barely shrinks chat traffic (SYNC of
+    /// 10,000 messages: 1.04 wire bytes per body byte against 0.81 at level 2), and levels above
+    /// 2 cost more CPU for little more (see `benches/RESULTS.md`).
     pub compression_level: u32,
     /// Request errors per minute before a session is closed with BAD_REQUEST_FLOOD (default 100;
     /// [SESSION-6.2]).
@@ -175,8 +175,8 @@ impl Default for Settings {
             default_heartbeat_secs: 30,
             handshake_timeout_secs: 10,
             max_request_errors: 100,
-            compression_threshold: 4096,
-            compression_level: 1,
+            compression_threshold: 8192,
+            compression_level: 2,
             #[cfg(feature = "faults")]
             faults: Faults::default(),
         }
