@@ -32,7 +32,8 @@ pub(crate) struct Link {
     pub(crate) encoder: Encoder,
     pub(crate) rx: BytesMut,
     tx: BytesMut,
-    pub(crate) closed: Option<Closed>,
+    /// Boxed: every live connection carries the field, few carry a value for long.
+    pub(crate) closed: Option<Box<Closed>>,
     pub(crate) last_rx: Instant,
     pub(crate) last_tx: Instant,
 }
@@ -91,32 +92,32 @@ impl Link {
         {
             // A CLOSE is always small enough; nothing else can fail here.
         }
-        self.closed = Some(Closed {
+        self.closed = Some(Box::new(Closed {
             code,
             reason: close.reason().to_owned(),
             initiator: Initiator::Local,
-        });
+        }));
     }
 
     /// Ends the connection without writing anything (stray traffic, [WIRE-2.2]).
     pub(crate) fn close_silently(&mut self, code: ErrorCode, reason: String) {
         if self.closed.is_none() {
-            self.closed = Some(Closed {
+            self.closed = Some(Box::new(Closed {
                 code,
                 reason,
                 initiator: Initiator::Local,
-            });
+            }));
         }
     }
 
     /// The peer said CLOSE, or hung up.
     pub(crate) fn peer_closed(&mut self, code: ErrorCode, reason: String) {
         if self.closed.is_none() {
-            self.closed = Some(Closed {
+            self.closed = Some(Box::new(Closed {
                 code,
                 reason,
                 initiator: Initiator::Peer,
-            });
+            }));
         }
     }
 

@@ -283,6 +283,45 @@ fn read_markers_only_move_forward() {
     assert!(events.iter().all(|e| e.message.is_none()));
 }
 
+/// One batch may write a key twice (two READs moving the same marker, a nonce used again after
+/// it expired); the last write is what is read, and what a reopened store recovers from its
+/// journal.
+#[test]
+fn a_key_written_twice_in_one_batch_keeps_the_last_value_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let nonce = |expires_at| Write::UseNonce {
+        app: APP.into(),
+        nonce: "n0nce-BBBB".into(),
+        expires_at,
+    };
+    let future = 4_000_000_000; // 2096
+    {
+        let store = open(dir.path());
+        let r = store
+            .commit(&[
+                set_read(5, "phone"),
+                set_read(9, "laptop"),
+                nonce(1),
+                nonce(future),
+            ])
+            .unwrap();
+        assert!(matches!(r[1], WriteResult::ReadSet { seq: 9, .. }), "{r:?}");
+        assert_eq!(
+            r[3],
+            WriteResult::NonceAccepted,
+            "the first use had expired"
+        );
+        assert_eq!(store.read_seq(APP, "bob", "u:alice:bob").unwrap(), 9);
+    }
+    let store = open(dir.path());
+    assert_eq!(store.read_seq(APP, "bob", "u:alice:bob").unwrap(), 9);
+    assert_eq!(
+        store.commit(&[nonce(future)]).unwrap(),
+        [WriteResult::NonceReplayed],
+        "the second, unexpired use survived the reopen"
+    );
+}
+
 #[test]
 fn nonces_are_single_use_until_they_expire_and_revocation_is_set() {
     let dir = tempfile::tempdir().unwrap();

@@ -24,13 +24,10 @@ use crate::varint::VarInt;
 pub struct Encoder {
     config: EncoderConfig,
     queue: VecDeque<Packet>,
-    /// The takeover stream's compressor, created on first use ([WIRE-7]: idle connections never
-    /// pay for DEFLATE state). Per-frame compression uses the thread's [`FrameDeflate`] instead.
-    deflater: Option<Box<Deflater>>,
-    /// Takeover mode: container bodies that are about to be compressed.
-    scratch: BytesMut,
-    /// Takeover mode: the compressed body.
-    compressed: Vec<u8>,
+    /// The takeover stream's compressor and work buffers, made on first use ([WIRE-7]: idle
+    /// connections never pay for DEFLATE state). Per-frame compression uses the thread's
+    /// [`FrameDeflate`] instead.
+    takeover: Option<Box<Takeover>>,
     /// A takeover compressor failed: its stream no longer matches the peer's window, so nothing
     /// more may be sent ([WIRE-7.3]).
     broken: bool,
@@ -42,9 +39,7 @@ impl Encoder {
         Encoder {
             config,
             queue: VecDeque::new(),
-            deflater: None,
-            scratch: BytesMut::new(),
-            compressed: Vec::new(),
+            takeover: None,
             broken: false,
         }
     }
@@ -68,7 +63,7 @@ impl Encoder {
     /// Applies the negotiated compression mode, from the next frame on.
     pub fn set_compression(&mut self, compression: Compression) {
         if compression != self.config.compression {
-            self.deflater = None;
+            self.takeover = None;
         }
         self.config.compression = compression;
     }
@@ -161,8 +156,10 @@ impl Encoder {
         if self.queue.is_empty() {
             self.queue = VecDeque::new();
         }
-        self.scratch = BytesMut::new();
-        self.compressed = Vec::new();
+        if let Some(t) = &mut self.takeover {
+            t.scratch = BytesMut::new();
+            t.compressed = Vec::new();
+        }
     }
 
     /// Queues `packet` and flushes: one packet, one frame (unless others were queued before).
@@ -205,19 +202,17 @@ impl Encoder {
         let level = self.config.compression_level;
         if self.config.compression != Compression::DeflateTakeover {
             return FRAME_DEFLATE.with(|shared| {
-                let FrameDeflate { deflater, out, .. } = &mut *shared.borrow_mut();
-                compress_frame(deflater, out, level, ty, id, body, dst)
+                let FrameDeflate { deflaters, out, .. } = &mut *shared.borrow_mut();
+                compress_frame(deflaters, out, level, ty, id, body, dst)
             });
         }
-        let deflater = self
-            .deflater
-            .get_or_insert_with(|| Box::new(Deflater::new(level, true)));
-        if let Err(e) = deflater.compress(body, &mut self.compressed, ty) {
+        let t = self.takeover.get_or_insert_with(|| Takeover::new(level));
+        if let Err(e) = t.deflater.compress(body, &mut t.compressed, ty) {
             self.broken = true;
             return Err(e);
         }
-        header::write(dst, ty, id, true, self.compressed.len());
-        dst.put_slice(&self.compressed);
+        header::write(dst, ty, id, true, t.compressed.len());
+        dst.put_slice(&t.compressed);
         Ok(())
     }
 
@@ -253,7 +248,7 @@ impl Encoder {
             let level = self.config.compression_level;
             return FRAME_DEFLATE.with(|shared| {
                 let FrameDeflate {
-                    deflater,
+                    deflaters,
                     body,
                     out,
                 } = &mut *shared.borrow_mut();
@@ -263,7 +258,7 @@ impl Encoder {
                     write_inner(&packet, body);
                 }
                 let result =
-                    compress_frame(deflater, out, level, FrameType::CONTAINER, None, body, dst);
+                    compress_frame(deflaters, out, level, FrameType::CONTAINER, None, body, dst);
                 body.clear();
                 if body.capacity() > KEEP_BUFFER {
                     *body = BytesMut::new();
@@ -271,15 +266,38 @@ impl Encoder {
                 result
             });
         }
-        let mut body = std::mem::take(&mut self.scratch);
+        let level = self.config.compression_level;
+        let t = self.takeover.get_or_insert_with(|| Takeover::new(level));
+        let mut body = std::mem::take(&mut t.scratch);
         body.clear();
         body.reserve(size);
         for packet in packets {
             write_inner(&packet, &mut body);
         }
         let result = self.write_compressed(FrameType::CONTAINER, None, &body, dst);
-        self.scratch = body;
+        if let Some(t) = &mut self.takeover {
+            t.scratch = body;
+        }
         result
+    }
+}
+
+/// A takeover stream's state ([WIRE-7.3]): boxed, since few connections use it.
+struct Takeover {
+    deflater: Deflater,
+    /// A container body about to be compressed.
+    scratch: BytesMut,
+    /// The compressed body.
+    compressed: Vec<u8>,
+}
+
+impl Takeover {
+    fn new(level: u32) -> Box<Takeover> {
+        Box::new(Takeover {
+            deflater: Deflater::new(level, true),
+            scratch: BytesMut::new(),
+            compressed: Vec::new(),
+        })
     }
 }
 
@@ -292,8 +310,9 @@ impl Encoder {
 /// warm in the cache; the buffers are shared for the same reason.
 #[derive(Default)]
 struct FrameDeflate {
-    /// The compressor and the level it was made for.
-    deflater: Option<(u32, Deflater)>,
+    /// A compressor per level (0 ..= 9), made on first use: encoders of different levels on one
+    /// thread (a server and the clients of a test) would otherwise rebuild it in turn.
+    deflaters: [Option<Deflater>; 10],
     /// A container body about to be compressed.
     body: BytesMut,
     /// The compressed body.
@@ -310,7 +329,7 @@ const KEEP_BUFFER: usize = 64 * 1024;
 /// Compresses `body` as one independent stream and writes the frame: compressed if that is
 /// smaller ([WIRE-7.4]), else as it is.
 fn compress_frame(
-    deflater: &mut Option<(u32, Deflater)>,
+    deflaters: &mut [Option<Deflater>; 10],
     out: &mut Vec<u8>,
     level: u32,
     ty: FrameType,
@@ -318,10 +337,9 @@ fn compress_frame(
     body: &[u8],
     dst: &mut BytesMut,
 ) -> Result<(), Error> {
-    let deflater = match deflater {
-        Some((made_for, d)) if *made_for == level => d,
-        slot => &mut slot.insert((level, Deflater::new(level, false))).1,
-    };
+    // The encoder clamps its level to 9.
+    let slot = &mut deflaters[level.min(9) as usize];
+    let deflater = slot.get_or_insert_with(|| Deflater::new(level, false));
     let result = deflater.compress(body, out, ty);
     if result.is_ok() && out.len() < body.len() {
         header::write(dst, ty, id, true, out.len());
