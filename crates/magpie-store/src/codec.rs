@@ -212,7 +212,17 @@ const EVENT_READ: u8 = 2;
 
 /// Encodes an event record; the offset lives in the key.
 pub(crate) fn encode_event(kind: &EventKind) -> Vec<u8> {
-    let mut v = vec![FORMAT];
+    // Sized up front: records are built in the commit thread, where regrowth showed up.
+    let (conversation, device) = match kind {
+        EventKind::Message { conversation, .. } => (conversation, ""),
+        EventKind::Read {
+            conversation,
+            device,
+            ..
+        } => (conversation, device.as_str()),
+    };
+    let mut v = Vec::with_capacity(2 + 2 + conversation.len() + 8 + 2 + device.len());
+    v.push(FORMAT);
     match kind {
         EventKind::Message { conversation, seq } => {
             v.push(EVENT_MESSAGE);
@@ -264,7 +274,9 @@ pub(crate) struct DedupRecord {
 }
 
 pub(crate) fn encode_dedup(d: &DedupRecord) -> Vec<u8> {
-    let mut v = vec![FORMAT];
+    let users: usize = d.offsets.iter().map(|(u, _)| 2 + u.len() + 8).sum();
+    let mut v = Vec::with_capacity(1 + 2 + d.conversation.len() + 8 + 8 + 32 + 2 + users);
+    v.push(FORMAT);
     put_str(&mut v, &d.conversation);
     v.extend_from_slice(&d.seq.to_be_bytes());
     v.extend_from_slice(&d.time_ms.to_be_bytes());

@@ -139,9 +139,12 @@ impl GroupCommitter {
 
 /// The commit thread: until every sender is gone and the queue is empty.
 fn run(store: &dyn Store, rx: &mpsc::Receiver<Job>, max_batch: usize, counters: &Counters) {
+    // Reused from round to round instead of regrowing in every one.
+    let mut writes = Vec::new();
+    let mut replies = Vec::new();
     while let Ok(first) = rx.recv() {
-        let mut writes = vec![first.write];
-        let mut replies = vec![first.reply];
+        writes.push(first.write);
+        replies.push(first.reply);
         while writes.len() < max_batch {
             match rx.try_recv() {
                 Ok(job) => {
@@ -157,7 +160,7 @@ fn run(store: &dyn Store, rx: &mpsc::Receiver<Job>, max_batch: usize, counters: 
         counters.largest_batch.fetch_max(n, Ordering::Relaxed);
         match catch_unwind(AssertUnwindSafe(|| store.commit(&writes))) {
             Ok(Ok(results)) if results.len() == replies.len() => {
-                for (reply, result) in replies.into_iter().zip(results) {
+                for (reply, result) in replies.drain(..).zip(results) {
                     // The submitter may have gone away; the write is committed all the same.
                     let _ = reply.send(Ok(result));
                 }
@@ -168,14 +171,14 @@ fn run(store: &dyn Store, rx: &mpsc::Receiver<Job>, max_batch: usize, counters: 
                     results = results.len(),
                     "store answered a batch with the wrong number of results"
                 );
-                for reply in replies {
+                for reply in replies.drain(..) {
                     let _ = reply.send(Err(StoreError::CommitterStopped));
                 }
                 return;
             }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, writes = writes.len(), "group commit failed");
-                for reply in replies {
+                for reply in replies.drain(..) {
                     let _ = reply.send(Err(e.clone()));
                 }
             }
@@ -185,5 +188,7 @@ fn run(store: &dyn Store, rx: &mpsc::Receiver<Job>, max_batch: usize, counters: 
                 return;
             }
         }
+        // The batch's messages are not held while the thread waits for the next one.
+        writes.clear();
     }
 }

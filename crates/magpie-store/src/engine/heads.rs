@@ -88,17 +88,21 @@ pub(super) struct WriteCtx<'a> {
 impl<'a> WriteCtx<'a> {
     /// A transaction reading `snapshot` (taken after the writer mutex behind `cache` was locked,
     /// so that it sees every committed write) and writing `batch`.
+    /// `writes` sizes the dedup overlay (one entry per message sent).
     pub(super) fn new(
         ks: &'a Keyspaces,
         snapshot: Snapshot,
         batch: WriteBatch,
+        writes: usize,
         cache: &'a mut HeadCache,
     ) -> Self {
+        let mut overlay = Overlay::default();
+        overlay.0[Tracked::Dedup as usize].reserve(writes);
         Self {
             ks,
             snapshot,
             batch,
-            overlay: Overlay::default(),
+            overlay,
             cache,
             pending: HeadCache::default(),
         }

@@ -150,9 +150,10 @@ impl FjallStore {
         self.commits.load(Ordering::Relaxed)
     }
 
-    /// An empty write batch with the configured durability.
-    fn batch(&self) -> fjall::OwnedWriteBatch {
-        self.db.batch().durability(Some(self.persist))
+    /// An empty write batch with the configured durability, with room for `records`.
+    fn batch(&self, records: usize) -> fjall::OwnedWriteBatch {
+        fjall::OwnedWriteBatch::with_capacity(self.db.clone(), records)
+            .durability(Some(self.persist))
     }
 
     /// The writer's head cache. A panic in a writer cannot leave it wrong (changes enter it only
@@ -166,7 +167,23 @@ impl FjallStore {
     /// Starts a write transaction on the locked head cache. The snapshot is taken after the lock,
     /// so it sees every committed write.
     fn transaction<'a>(&'a self, cache: &'a mut heads::HeadCache) -> heads::WriteCtx<'a> {
-        heads::WriteCtx::new(&self.ks, self.db.snapshot(), self.batch(), cache)
+        self.transaction_for(cache, 0)
+    }
+
+    /// [`Self::transaction`] for about `writes` writes, sized so the batch does not regrow (a
+    /// message is about four records).
+    fn transaction_for<'a>(
+        &'a self,
+        cache: &'a mut heads::HeadCache,
+        writes: usize,
+    ) -> heads::WriteCtx<'a> {
+        heads::WriteCtx::new(
+            &self.ks,
+            self.db.snapshot(),
+            self.batch(writes * 4),
+            writes,
+            cache,
+        )
     }
 }
 
@@ -370,7 +387,7 @@ impl Store for FjallStore {
         }
         let now = now_ms();
         let mut cache = self.writer();
-        let mut cx = self.transaction(&mut cache);
+        let mut cx = self.transaction_for(&mut cache, batch.len());
         let mut results = Vec::with_capacity(batch.len());
         for w in batch {
             // On error `cx` is dropped, which rolls the whole batch back.
