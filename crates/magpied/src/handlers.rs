@@ -217,10 +217,14 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, send: pb::Send) -> Pe
                         time_ms,
                         ..message
                     };
+                    // Built once (the content decoded once), then only `peer` differs per reader.
+                    let message = to_proto(&stored, &stored.sender);
                     for (user, offset) in &offsets {
+                        let mut message = message.clone();
+                        message.peer = peer_of(&stored.conversation, user).to_owned();
                         let event = pb::Event {
                             offset: *offset,
-                            kind: Some(pb::event::Kind::Message(to_proto(&stored, user))),
+                            kind: Some(pb::event::Kind::Message(message)),
                         };
                         // The hub stamps each session's stream epoch.
                         let push = pb::Push {
