@@ -219,7 +219,8 @@ impl ClientConnection {
     fn report_close(&mut self) {
         if let (Some(closed), false) = (&self.link.closed, self.close_reported) {
             self.close_reported = true;
-            self.events.push_back(ClientEvent::Closed(Closed::clone(closed)));
+            self.events
+                .push_back(ClientEvent::Closed(Closed::clone(closed)));
         }
     }
 

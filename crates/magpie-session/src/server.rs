@@ -273,7 +273,8 @@ impl ServerConnection {
     fn report_close(&mut self) {
         if let (Some(closed), false) = (&self.link.closed, self.close_reported) {
             self.close_reported = true;
-            self.events.push_back(ServerEvent::Closed(Closed::clone(closed)));
+            self.events
+                .push_back(ServerEvent::Closed(Closed::clone(closed)));
         }
     }
 
