@@ -19,6 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+. "$root/benches/lib.sh"
 
 quick=${QUICK:-0}
 for arg in "$@"; do
@@ -116,18 +117,9 @@ start() {
       local extra=()
       [ "$config" = magpie-relaxed ] && extra=(--config "$work/relaxed.toml")
       local cmd=("$magpied" --listen 127.0.0.1:0 --data-dir "$work/data-$config-$rep" --app "bench:$secret" "${extra[@]}")
-      local out=$work/logs/$config-stdout-$rep
-      : >"$out" # exists before the background job opens it, so the first read cannot race
-      "${cmd[@]}" >"$out" 2>"$log" &
-      server_pid=$!
+      start_magpied "$work/logs/$config-stdout-$rep" "$log" "${cmd[@]}" ||
+        { echo "compare.sh: magpied did not start" >&2; exit 1; }
       target=magpie
-      addr=
-      for _ in $(seq 200); do
-        addr=$(sed -n 's/^magpied listening on //p' "$out")
-        [ -n "$addr" ] && break
-        sleep 0.05
-      done
-      [ -n "$addr" ] || { cat "$log" >&2; echo "compare.sh: magpied did not start" >&2; exit 1; }
       ;;
     mosquitto)
       port=$("$bench" free-port)

@@ -12,6 +12,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+. "$root/benches/lib.sh"
 pairs=${PAIRS:-100}
 messages=${MESSAGES:-1000}
 durability=${DURABILITY:-immediate}
@@ -35,16 +36,10 @@ cleanup() {
 trap cleanup EXIT
 
 secret=profile-secret-$RANDOM$RANDOM$RANDOM
-target/release/magpied --listen 127.0.0.1:0 --data-dir "$work/data" --app "bench:$secret" \
-  --durability "$durability" >"$work/magpied.out" 2>"$work/magpied.log" &
-server=$!
-addr=
-for _ in $(seq 100); do
-  addr=$(sed -n 's/^magpied listening on //p' "$work/magpied.out")
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "$addr" ] || { cat "$work/magpied.log" >&2; echo "profile.sh: magpied did not start" >&2; exit 1; }
+start_magpied "$work/magpied.out" "$work/magpied.log" target/release/magpied --listen 127.0.0.1:0 \
+  --data-dir "$work/data" --app "bench:$secret" --durability "$durability" ||
+  { server=$server_pid; echo "profile.sh: magpied did not start" >&2; exit 1; }
+server=$server_pid
 
 say "profiling magpied ($durability) under pairs: $pairs pairs x $messages messages"
 perf record -q -e cpu-clock -F 499 --call-graph dwarf,16384 -p "$server" -o "$work/perf.data" &

@@ -75,10 +75,11 @@ fn quick_report_structure_and_size_target() {
 
     let z = &r.sizes;
     assert_eq!(z.msgs, fixture::CORPUS_SIZE);
-    // Deterministic figures (no timing): a regression guard at the measured value (46.6%); the
-    // 40% target itself is `merged_compressed_64_meets_40_percent_target` below.
+    // Deterministic figures (no timing): a regression guard at the measured value (47.2% with
+    // the zlib-rs backend at level 6; it was 46.6% with miniz_oxide); the 40% target itself is
+    // `merged_compressed_64_meets_40_percent_target` below.
     assert!(
-        z.merged64_deflate_vs_frames <= 0.47,
+        z.merged64_deflate_vs_frames <= 0.475,
         "merged+deflate 64 = {:.1}% of uncompressed frames",
         z.merged64_deflate_vs_frames * 100.0
     );
@@ -102,7 +103,7 @@ fn quick_report_structure_and_size_target() {
 /// The size target of the brief. Missed on this corpus: 16-byte UUIDv7 client ids carry 10 random
 /// bytes per message that no compressor can shrink (about 10 points of the ratio; see the report).
 #[test]
-#[ignore = "target missed: merged+deflate 64 = 46.6% of uncompressed frames (target <= 40%)"]
+#[ignore = "target missed: merged+deflate 64 = 47.2% of uncompressed frames (target <= 40%)"]
 fn merged_compressed_64_meets_40_percent_target() {
     let z = sizes::measure(&Fixture::standard()).expect("sizes");
     assert!(

@@ -57,9 +57,10 @@ impl Deflater {
         }
         // Takeover: one sync-flush call with room for DEFLATE's worst case. A backend may
         // complete a sync flush (the empty stored block ending `00 00 FF FF`) only in the call
-        // that still has room for it (miniz_oxide, the backend before zlib-rs, did so): a flush that had to pause for output space resumes in a later
-        // call *without* its trailing block, and the remainder would then lead the next frame's
-        // body (found by the roundtrip fuzz target; pinned in fuzz/tests/regressions.rs).
+        // that still has room for it (miniz_oxide, the backend before zlib-rs, did so): a flush
+        // that had to pause for output space resumes in a later call *without* its trailing
+        // block, and the remainder would then lead the next frame's body (found by the
+        // roundtrip fuzz target; pinned in fuzz/tests/regressions.rs).
         if input.is_empty() {
             // zlib refuses a second sync flush with no input in between (Z_BUF_ERROR, nothing
             // written), so write what that flush is: an empty stored block, whose byte-aligned
