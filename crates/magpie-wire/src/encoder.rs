@@ -24,10 +24,10 @@ use crate::varint::VarInt;
 pub struct Encoder {
     config: EncoderConfig,
     queue: VecDeque<Packet>,
-    /// The takeover stream's compressor and work buffers, made on first use ([WIRE-7]: idle
-    /// connections never pay for DEFLATE state). Per-frame compression uses the thread's
-    /// [`FrameDeflate`] instead.
-    takeover: Option<Box<Takeover>>,
+    /// The takeover stream's compressor, made on first use ([WIRE-7]: idle connections never pay
+    /// for DEFLATE state). Per-frame compressors and all work buffers are the thread's
+    /// ([`FrameDeflate`]).
+    takeover: Option<Box<Deflater>>,
     /// A takeover compressor failed: its stream no longer matches the peer's window, so nothing
     /// more may be sent ([WIRE-7.3]).
     broken: bool,
@@ -149,16 +149,12 @@ impl Encoder {
         Ok(())
     }
 
-    /// Gives back the memory an encoder with nothing queued holds in its queue and takeover work
-    /// buffers (a container's body, a compressed body: up to a frame each). The takeover
-    /// compressor is kept (its window is the stream's state). For connections that go idle.
+    /// Gives back the memory an encoder with nothing queued holds in its queue. Work buffers are
+    /// the thread's, and a takeover compressor is kept (its window is the stream's state). For
+    /// connections that go idle.
     pub fn release_memory(&mut self) {
         if self.queue.is_empty() {
             self.queue = VecDeque::new();
-        }
-        if let Some(t) = &mut self.takeover {
-            t.scratch = BytesMut::new();
-            t.compressed = Vec::new();
         }
     }
 
@@ -200,20 +196,36 @@ impl Encoder {
         dst: &mut BytesMut,
     ) -> Result<(), Error> {
         let level = self.config.compression_level;
-        if self.config.compression != Compression::DeflateTakeover {
-            return FRAME_DEFLATE.with(|shared| {
-                let FrameDeflate { deflaters, out, .. } = &mut *shared.borrow_mut();
-                compress_frame(deflaters, out, level, ty, id, body, dst)
-            });
-        }
-        let t = self.takeover.get_or_insert_with(|| Takeover::new(level));
-        if let Err(e) = t.deflater.compress(body, &mut t.compressed, ty) {
-            self.broken = true;
-            return Err(e);
-        }
-        header::write(dst, ty, id, true, t.compressed.len());
-        dst.put_slice(&t.compressed);
-        Ok(())
+        FRAME_DEFLATE.with(|shared| {
+            let FrameDeflate { deflaters, out, .. } = &mut *shared.borrow_mut();
+            let send_compressed = if self.config.compression == Compression::DeflateTakeover {
+                let deflater = self
+                    .takeover
+                    .get_or_insert_with(|| Box::new(Deflater::new(level, true)));
+                if let Err(e) = deflater.compress(body, out, ty) {
+                    self.broken = true;
+                    return Err(e);
+                }
+                true
+            } else {
+                // The encoder clamps its level to 9.
+                let deflater = deflaters[level.min(9) as usize]
+                    .get_or_insert_with(|| Deflater::new(level, false));
+                deflater.compress(body, out, ty)?;
+                out.len() < body.len()
+            };
+            if send_compressed {
+                header::write(dst, ty, id, true, out.len());
+                dst.put_slice(out);
+            } else {
+                header::write(dst, ty, id, false, body.len());
+                dst.put_slice(body);
+            }
+            if out.capacity() > KEEP_BUFFER {
+                *out = Vec::new();
+            }
+            Ok(())
+        })
     }
 
     fn write_frame(&mut self, packet: &Packet, dst: &mut BytesMut) -> Result<(), Error> {
@@ -244,70 +256,29 @@ impl Encoder {
             }
             return Ok(());
         }
-        if self.config.compression != Compression::DeflateTakeover {
-            let level = self.config.compression_level;
-            return FRAME_DEFLATE.with(|shared| {
-                let FrameDeflate {
-                    deflaters,
-                    body,
-                    out,
-                } = &mut *shared.borrow_mut();
-                body.clear();
-                body.reserve(size);
-                for packet in packets {
-                    write_inner(&packet, body);
-                }
-                let result =
-                    compress_frame(deflaters, out, level, FrameType::CONTAINER, None, body, dst);
-                body.clear();
-                if body.capacity() > KEEP_BUFFER {
-                    *body = BytesMut::new();
-                }
-                result
-            });
-        }
-        let level = self.config.compression_level;
-        let t = self.takeover.get_or_insert_with(|| Takeover::new(level));
-        let mut body = std::mem::take(&mut t.scratch);
+        // The body is built in the thread's buffer, taken out while the frame is written.
+        let mut body = FRAME_DEFLATE.with(|shared| std::mem::take(&mut shared.borrow_mut().body));
         body.clear();
         body.reserve(size);
         for packet in packets {
             write_inner(&packet, &mut body);
         }
         let result = self.write_compressed(FrameType::CONTAINER, None, &body, dst);
-        if let Some(t) = &mut self.takeover {
-            t.scratch = body;
+        if body.capacity() <= KEEP_BUFFER {
+            FRAME_DEFLATE.with(|shared| shared.borrow_mut().body = body);
         }
         result
     }
 }
 
-/// A takeover stream's state ([WIRE-7.3]): boxed, since few connections use it.
-struct Takeover {
-    deflater: Deflater,
-    /// A container body about to be compressed.
-    scratch: BytesMut,
-    /// The compressed body.
-    compressed: Vec<u8>,
-}
-
-impl Takeover {
-    fn new(level: u32) -> Box<Takeover> {
-        Box::new(Takeover {
-            deflater: Deflater::new(level, true),
-            scratch: BytesMut::new(),
-            compressed: Vec::new(),
-        })
-    }
-}
-
-/// The per-frame compression state of one thread, shared by its encoders.
+/// The compression state of one thread, shared by its encoders.
 ///
 /// In per-frame mode ([WIRE-7.2]) every body is a stream of its own, so a compressor carries
 /// nothing from one frame to the next and need not belong to a connection. Sharing one per
 /// thread keeps its several hundred KiB of DEFLATE state out of every connection that ever
 /// compressed a frame (a client that synced once would otherwise hold it for good) and keeps it
-/// warm in the cache; the buffers are shared for the same reason.
+/// warm in the cache. The work buffers serve both modes: no frame's body or output outlives its
+/// write.
 #[derive(Default)]
 struct FrameDeflate {
     /// A compressor per level (0 ..= 9), made on first use: encoders of different levels on one
@@ -325,34 +296,6 @@ thread_local! {
 
 /// Bytes of buffer a thread's [`FrameDeflate`] keeps between frames; larger ones are given back.
 const KEEP_BUFFER: usize = 64 * 1024;
-
-/// Compresses `body` as one independent stream and writes the frame: compressed if that is
-/// smaller ([WIRE-7.4]), else as it is.
-fn compress_frame(
-    deflaters: &mut [Option<Deflater>; 10],
-    out: &mut Vec<u8>,
-    level: u32,
-    ty: FrameType,
-    id: Option<VarInt>,
-    body: &[u8],
-    dst: &mut BytesMut,
-) -> Result<(), Error> {
-    // The encoder clamps its level to 9.
-    let slot = &mut deflaters[level.min(9) as usize];
-    let deflater = slot.get_or_insert_with(|| Deflater::new(level, false));
-    let result = deflater.compress(body, out, ty);
-    if result.is_ok() && out.len() < body.len() {
-        header::write(dst, ty, id, true, out.len());
-        dst.put_slice(out);
-    } else if result.is_ok() {
-        header::write(dst, ty, id, false, body.len());
-        dst.put_slice(body);
-    }
-    if out.capacity() > KEEP_BUFFER {
-        *out = Vec::new();
-    }
-    result
-}
 
 /// An inner packet: the frame layout, never compressed ([WIRE-8.3]).
 fn write_inner(packet: &Packet, dst: &mut BytesMut) {
