@@ -60,16 +60,17 @@ pub(super) enum Tracked {
     Nonces,
 }
 
-/// What this transaction wrote to tracked records, by kind and key: `None` for a removal.
+/// What this transaction wrote to tracked records, by kind and key: `None` for a removal. Keys
+/// and values are the batch's own (`Slice` clones share their bytes).
 #[derive(Default)]
-struct Overlay([HashMap<Vec<u8>, Option<Slice>>; 3]);
+struct Overlay([HashMap<Slice, Option<Slice>>; 3]);
 
 impl Overlay {
-    fn of(&self, which: Tracked) -> &HashMap<Vec<u8>, Option<Slice>> {
+    fn of(&self, which: Tracked) -> &HashMap<Slice, Option<Slice>> {
         &self.0[which as usize]
     }
 
-    fn set(&mut self, which: Tracked, k: Vec<u8>, v: Option<Slice>) {
+    fn set(&mut self, which: Tracked, k: Slice, v: Option<Slice>) {
         self.0[which as usize].insert(k, v);
     }
 }
@@ -128,7 +129,7 @@ impl<'a> WriteCtx<'a> {
 
     /// Writes a tracked record.
     pub(super) fn put(&mut self, which: Tracked, k: Vec<u8>, v: Vec<u8>) {
-        let v = Slice::from(v);
+        let (k, v) = (Slice::from(k), Slice::from(v));
         self.batch
             .insert(self.keyspace(which), k.clone(), v.clone());
         self.overlay.set(which, k, Some(v));
@@ -136,6 +137,7 @@ impl<'a> WriteCtx<'a> {
 
     /// Removes a tracked record.
     pub(super) fn delete(&mut self, which: Tracked, k: Vec<u8>) {
+        let k = Slice::from(k);
         self.batch.remove(self.keyspace(which), k.clone());
         self.overlay.set(which, k, None);
     }
