@@ -208,7 +208,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, ws: bool) {
                 Some(data) => conn.handle_bytes(Instant::now(), &data),
                 None => conn.handle_eof(),
             },
-            Some((id, body)) = next_reply(&mut in_flight), if in_flight.as_ref().is_some_and(|f| !f.is_empty()) => conn.reply(id, body),
+            // An empty set was dropped above, so a set here has replies to wait for.
+            Some((id, body)) = next_reply(&mut in_flight), if in_flight.is_some() => conn.reply(id, body),
             out = mailbox.next() => apply(&mut conn, out),
             () = sleep_until(deadline) => conn.handle_timeout(Instant::now()),
             Ok(()) = stopping.changed() => conn.close(ErrorCode::GOING_AWAY, "server shutting down".into()),
