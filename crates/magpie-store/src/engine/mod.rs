@@ -164,15 +164,10 @@ impl FjallStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Starts a write transaction on the locked head cache. The snapshot is taken after the lock,
-    /// so it sees every committed write.
-    fn transaction<'a>(&'a self, cache: &'a mut heads::HeadCache) -> heads::WriteCtx<'a> {
-        self.transaction_for(cache, 0)
-    }
-
-    /// [`Self::transaction`] for about `writes` writes, sized so the batch does not regrow (a
-    /// message is about four records).
-    fn transaction_for<'a>(
+    /// Starts a write transaction on the locked head cache, sized for about `writes` writes (a
+    /// message is about four records). The snapshot is taken after the lock, so it sees every
+    /// committed write.
+    fn transaction<'a>(
         &'a self,
         cache: &'a mut heads::HeadCache,
         writes: usize,
@@ -387,7 +382,7 @@ impl Store for FjallStore {
         }
         let now = now_ms();
         let mut cache = self.writer();
-        let mut cx = self.transaction_for(&mut cache, batch.len());
+        let mut cx = self.transaction(&mut cache, batch.len());
         let mut results = Vec::with_capacity(batch.len());
         for w in batch {
             // On error `cx` is dropped, which rolls the whole batch back.
@@ -404,7 +399,7 @@ impl Store for FjallStore {
         }
         // First sight of this stream: create it, durably, so the epoch never changes.
         let mut cache = self.writer();
-        let mut cx = self.transaction(&mut cache);
+        let mut cx = self.transaction(&mut cache, 0);
         let head = write::head_or_create(&mut cx, app, user)?;
         cx.commit("creating a stream")?;
         Ok(head)
