@@ -296,6 +296,25 @@ impl Client {
         }
     }
 
+    /// One operation on a group (`spec/groups.md`), answered with the group as it is after it.
+    /// Like every request, one unanswered when the connection drops is sent again after
+    /// reconnecting; the operations are idempotent ([GROUP-2.4]) except `create`, whose retry
+    /// may answer `GROUP_EXISTS` (ask `info` to see whether the group is yours).
+    pub async fn group(
+        &self,
+        group_id: &str,
+        op: pb::group::Op,
+    ) -> Result<pb::GroupReply, ClientError> {
+        let group = pb::Group {
+            group_id: group_id.to_owned(),
+            op: Some(op),
+        };
+        match self.request(Body::Group(group)).await? {
+            Body::GroupReply(reply) => Ok(reply),
+            other => Err(unexpected("GROUP", &other)),
+        }
+    }
+
     /// Closes the session gracefully (CLOSE `NO_ERROR`) and waits for the task to end. Requests
     /// still pending fail with [`ClientError::Shutdown`]. Closing a closed client is a no-op.
     pub async fn close(&self) {

@@ -59,6 +59,8 @@ bodies! {
     Watch(pb::Watch) = WATCH,
     PresenceQuery(pb::PresenceQuery) = PRESENCE_QUERY,
     PresenceReply(pb::PresenceReply) = PRESENCE_REPLY,
+    Group(pb::Group) = GROUP,
+    GroupReply(pb::GroupReply) = GROUP_REPLY,
 }
 
 impl Body {
@@ -81,6 +83,7 @@ impl Body {
                 | Body::Read(_)
                 | Body::Watch(_)
                 | Body::PresenceQuery(_)
+                | Body::Group(_)
         )
     }
 }

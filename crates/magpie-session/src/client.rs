@@ -49,7 +49,7 @@ pub enum ClientEvent {
     Reply {
         /// The request id.
         id: VarInt,
-        /// SEND_ACK, SYNC_REPLY, HISTORY_REPLY, OK, PRESENCE_REPLY or REQUEST_ERROR.
+        /// SEND_ACK, SYNC_REPLY, HISTORY_REPLY, OK, PRESENCE_REPLY, GROUP_REPLY or REQUEST_ERROR.
         body: Body,
     },
     /// Events and live messages pushed by the server.
@@ -176,6 +176,7 @@ impl ClientConnection {
                 | Body::HistoryReply(_)
                 | Body::Ok(_)
                 | Body::PresenceReply(_)
+                | Body::GroupReply(_)
                 | Body::RequestError(_)),
                 Some(id),
             ) => self.events.push_back(ClientEvent::Reply { id, body }),

@@ -92,4 +92,12 @@ request_codes! {
     INTERNAL = 0x108;
     /// Over `max_watched` ([SESSION-7.1]).
     TOO_MANY_WATCHED = 0x109;
+    /// A GROUP operation the requester's role does not allow ([GROUP-2.3]).
+    NOT_PERMITTED = 0x10A;
+    /// `create` of a taken group id ([GROUP-1.4]).
+    GROUP_EXISTS = 0x10B;
+    /// Past `max_group_members` ([GROUP-1.3]).
+    GROUP_FULL = 0x10C;
+    /// No such group, or it was dismissed ([GROUP-2.3]).
+    UNKNOWN_GROUP = 0x10D;
 }

@@ -90,6 +90,7 @@ mod codec;
 mod committer;
 mod engine;
 mod error;
+mod groups;
 mod types;
 
 use std::sync::Arc;
@@ -98,9 +99,12 @@ pub use codec::MAX_ID_LEN;
 pub use committer::{CommitterStats, GroupCommitter};
 pub use engine::FjallStore;
 pub use error::StoreError;
+pub use groups::{
+    GroupDenied, GroupMember, GroupNotice, GroupOp, GroupRecord, GroupRole, NoticeKind,
+};
 pub use types::{
-    ConversationInfo, Delivered, Durability, EventKind, RetentionStats, StoreConfig, StoredEvent,
-    StoredMessage, StreamHead, Write, WriteResult,
+    ConversationInfo, Delivered, Durability, EventKind, GroupChange, NoticeRenderer,
+    RetentionStats, StoreConfig, StoredEvent, StoredMessage, StreamHead, Write, WriteResult,
 };
 
 /// A Magpie store. Every method may be called from any thread; writes are serialized inside.
@@ -141,6 +145,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// The user's read marker in the conversation, 0 if never set.
     fn read_seq(&self, app: &str, user: &str, conversation: &str) -> Result<u64, StoreError>;
+
+    /// The group `group` of the app, `None` if it was never created (a dismissed group is kept,
+    /// marked dismissed).
+    fn group(&self, app: &str, group: &str) -> Result<Option<GroupRecord>, StoreError>;
 
     /// The user's "revoked before" time (Unix seconds), 0 if never revoked.
     fn revoked_before(&self, app: &str, user: &str) -> Result<u64, StoreError>;

@@ -7,6 +7,26 @@ use bytes::Bytes;
 
 use crate::StoreError;
 use crate::codec::MAX_ID_LEN;
+use crate::groups::{GroupDenied, GroupNotice, GroupOp, GroupRecord};
+
+/// How the server turns a group notice into message content (the store does not know the wire's
+/// encoding of contents; it stores the bytes this gives).
+#[derive(Clone, Copy)]
+pub struct NoticeRenderer(pub fn(&GroupNotice) -> Bytes);
+
+impl std::fmt::Debug for NoticeRenderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NoticeRenderer")
+    }
+}
+
+impl PartialEq for NoticeRenderer {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::fn_addr_eq(self.0, other.0)
+    }
+}
+
+impl Eq for NoticeRenderer {}
 
 /// A stored message. The content is opaque encoded bytes; the store never interprets them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +165,40 @@ pub enum Write {
         /// Keep it until then (the token's expiry plus the clock skew), Unix seconds.
         expires_at: u64,
     },
+    /// Stores a message in a group's conversation (`g:` + `group`) for every member
+    /// ([GROUP-4.1]): deduplicated like [`Write::AppendMessage`], then, if the sender is a member
+    /// of the group (which exists and is not dismissed), stored with one event per member;
+    /// otherwise [`WriteResult::NotMember`] and nothing is written. A retry's result has no
+    /// offsets: the dedup record of a group message does not keep one per member.
+    AppendGroupMessage {
+        /// The app.
+        app: String,
+        /// The group id.
+        group: String,
+        /// The message; its `seq` is ignored and its conversation must be `g:` + `group`.
+        message: StoredMessage,
+        /// A hash of the content, as for [`Write::AppendMessage`].
+        content_hash: [u8; 32],
+    },
+    /// Applies a group operation ([GROUP-2.3]) and, if it changed anything, stores its notice
+    /// ([GROUP-3.1]) in the group's conversation with one event per member after the change and
+    /// per user the notice names; refused operations write nothing.
+    Group {
+        /// The app.
+        app: String,
+        /// The group id.
+        group: String,
+        /// Who asks.
+        actor: String,
+        /// The actor's device, the notice's sender device.
+        device: String,
+        /// What they ask.
+        op: GroupOp,
+        /// [GROUP-1.3]'s limit.
+        max_members: usize,
+        /// Renders the notice's content.
+        render: NoticeRenderer,
+    },
     /// Sets the user's "revoked before" time (Unix seconds).
     Revoke {
         /// The app.
@@ -185,6 +239,25 @@ pub enum WriteResult {
     NonceReplayed,
     /// The revocation time is set.
     Revoked,
+    /// A group message's sender is not a member of the group, or there is no such group.
+    NotMember,
+    /// A group operation was applied.
+    GroupChanged(Box<GroupChange>),
+    /// A group operation was refused; nothing was written.
+    GroupDenied(GroupDenied),
+}
+
+/// What an applied group operation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupChange {
+    /// The group after it.
+    pub record: GroupRecord,
+    /// The notice it stored, with its seq and time; `None` if nothing changed.
+    pub notice: Option<StoredMessage>,
+    /// The offset of the notice's event in each stream it went to.
+    pub offsets: Vec<(String, u64)>,
+    /// A join request was recorded rather than granted.
+    pub pending: bool,
 }
 
 fn check_id(what: &str, id: &str, allow_empty: bool) -> Result<(), StoreError> {
@@ -249,6 +322,47 @@ impl Write {
             Write::Revoke { app, user, .. } => {
                 check_id("app", app, false)?;
                 check_id("user", user, false)
+            }
+            Write::AppendGroupMessage {
+                app,
+                group,
+                message,
+                ..
+            } => {
+                check_id("app", app, false)?;
+                check_id("group", group, false)?;
+                check_id("sender", &message.sender, false)?;
+                check_id("sender_device", &message.sender_device, true)?;
+                check_id("client_msg_id", &message.client_msg_id, true)?;
+                if message.conversation.strip_prefix("g:") != Some(group.as_str()) {
+                    return Err(StoreError::InvalidInput(format!(
+                        "conversation {} is not group {group}'s",
+                        message.conversation
+                    )));
+                }
+                if u32::try_from(message.content.len()).is_err() {
+                    return Err(StoreError::InvalidInput("content over 4 GiB".into()));
+                }
+                Ok(())
+            }
+            Write::Group {
+                app,
+                group,
+                actor,
+                device,
+                op,
+                ..
+            } => {
+                check_id("app", app, false)?;
+                check_id("group", group, false)?;
+                check_id("actor", actor, false)?;
+                check_id("device", device, true)?;
+                if let GroupOp::Create { name, .. } = op {
+                    check_id("group name", name, true)?;
+                }
+                op.users()
+                    .iter()
+                    .try_for_each(|u| check_id("user", u, false))
             }
         }
     }

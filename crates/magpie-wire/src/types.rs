@@ -64,6 +64,10 @@ frame_types! {
     PRESENCE_QUERY = 0x1D;
     /// Presence statuses (`spec/session.md`).
     PRESENCE_REPLY = 0x1E;
+    /// A group request (`spec/groups.md`, revision 1.1).
+    GROUP = 0x1F;
+    /// The group after a request (`spec/groups.md`, revision 1.1).
+    GROUP_REPLY = 0x20;
 }
 
 impl FrameType {

@@ -127,6 +127,11 @@ pub struct Settings {
     pub write_timeout_secs: u64,
     /// Users one session may watch (default 1,000; [SESSION-7.1]).
     pub max_watched: usize,
+    /// Members of one group at most, and users waiting for approval (default 3,000; E5,
+    /// [GROUP-1.3]).
+    pub max_group_members: usize,
+    /// Longest group name in bytes (default 128; [GROUP-1.2]).
+    pub max_group_name: usize,
     /// Writes per group commit at most (default 256).
     pub max_commit_batch: usize,
     /// Heartbeat interval when the client asks for none, seconds (default 30).
@@ -171,6 +176,8 @@ impl Default for Settings {
             session_queue: 1024,
             write_timeout_secs: 30,
             max_watched: 1000,
+            max_group_members: 3000,
+            max_group_name: 128,
             max_commit_batch: 256,
             default_heartbeat_secs: 30,
             handshake_timeout_secs: 10,

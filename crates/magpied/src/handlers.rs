@@ -11,6 +11,7 @@ use prost::Message as _;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Identity;
+use crate::groups::{self, group_of};
 use crate::hub::Mailbox;
 use crate::{Shared, unix_now_ms};
 
@@ -110,7 +111,7 @@ fn to_event(d: Delivered, reader: &str) -> pb::Event {
 /// The reply to a request, once it is ready.
 pub(crate) type Pending = Pin<Box<dyn Future<Output = Body> + Send>>;
 
-fn ready(body: Body) -> Pending {
+pub(crate) fn ready(body: Body) -> Pending {
     Box::pin(std::future::ready(body))
 }
 
@@ -125,6 +126,7 @@ pub(crate) fn start(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, body: Body) -> 
         Body::Read(r) => start_read(shared, ctx, r),
         Body::Watch(w) => ready(handle_watch(shared, ctx, w)),
         Body::PresenceQuery(q) => ready(handle_presence(shared, ctx, q)),
+        Body::Group(g) => groups::start_group(shared, ctx, g),
         other => ready(err(
             RequestCode::UNSUPPORTED,
             format!("{:?} is not a request", other.frame_type()),
@@ -134,9 +136,22 @@ pub(crate) fn start(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, body: Body) -> 
 
 fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, send: pb::Send) -> Pending {
     let me = &ctx.id;
-    if let Err(e) = validate_user_id(&send.to) {
+    // [GROUP-4.1]: `to` is a user id, or a group's conversation id (`:` is in no user id).
+    let group = if send.to.starts_with("g:") {
+        match group_of(&send.to) {
+            Some(g) => Some(g.to_owned()),
+            None => {
+                return ready(err(
+                    RequestCode::UNKNOWN_CONVERSATION,
+                    format!("{:?} names no group", send.to),
+                ));
+            }
+        }
+    } else if let Err(e) = validate_user_id(&send.to) {
         return ready(err(RequestCode::INVALID_USER_ID, format!("recipient: {e}")));
-    }
+    } else {
+        None
+    };
     if send.client_msg_id.is_empty() || send.client_msg_id.len() > 64 {
         return ready(err(
             RequestCode::INVALID_CLIENT_MSG_ID,
@@ -154,7 +169,10 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, send: pb::Send) -> Pe
         ));
     }
     let class = pb::MessageClass::try_from(send.class).unwrap_or(pb::MessageClass::Content);
-    let conversation = direct_conversation(&me.user, &send.to);
+    let conversation = match &group {
+        Some(_) => send.to.clone(),
+        None => direct_conversation(&me.user, &send.to),
+    };
     let now = unix_now_ms();
     if matches!(
         class,
@@ -167,6 +185,7 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, send: pb::Send) -> Pe
             content,
             class,
             conversation,
+            group.as_deref(),
             now,
         ));
     }
@@ -186,11 +205,19 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, send: pb::Send) -> Pe
         content: encoded.into(),
         tombstone: false,
     };
-    let write = Write::AppendMessage {
-        app: me.app.clone(),
-        message: message.clone(),
-        content_hash,
-        participants: vec![me.user.clone(), send.to.clone()],
+    let write = match group {
+        Some(group) => Write::AppendGroupMessage {
+            app: me.app.clone(),
+            group,
+            message: message.clone(),
+            content_hash,
+        },
+        None => Write::AppendMessage {
+            app: me.app.clone(),
+            message: message.clone(),
+            content_hash,
+            participants: vec![me.user.clone(), send.to.clone()],
+        },
     };
     #[cfg(feature = "faults")]
     if shared.settings.faults.ack_without_commit {
@@ -217,22 +244,7 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, send: pb::Send) -> Pe
                         time_ms,
                         ..message
                     };
-                    // Built once (the content decoded once), then only `peer` differs per reader.
-                    let message = to_proto(&stored, &stored.sender);
-                    for (user, offset) in &offsets {
-                        let mut message = message.clone();
-                        message.peer = peer_of(&stored.conversation, user).to_owned();
-                        let event = pb::Event {
-                            offset: *offset,
-                            kind: Some(pb::event::Kind::Message(message)),
-                        };
-                        // The hub stamps each session's stream epoch.
-                        let push = pb::Push {
-                            events: vec![event],
-                            ..Default::default()
-                        };
-                        shared.hub.push_to_user(&app, user, &push, None);
-                    }
+                    push_stored(&shared, &app, &stored, &offsets);
                 }
                 Body::SendAck(pb::SendAck {
                     message_id: format!("{conversation}/{seq}"),
@@ -246,13 +258,43 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, send: pb::Send) -> Pe
                 RequestCode::CLIENT_MSG_ID_REUSED,
                 "this client_msg_id was used for a different message",
             ),
+            Ok(WriteResult::NotMember) => err(
+                RequestCode::UNKNOWN_CONVERSATION,
+                format!("{conversation:?} is not a group of yours"),
+            ),
             Ok(other) => err(RequestCode::INTERNAL, format!("store answered {other:?}")),
             Err(e) => err(RequestCode::INTERNAL, format!("not committed: {e}")),
         }
     })
 }
 
+/// Pushes a stored message's events ([SYNC-4.2]): `offsets` gives each reader's offset.
+pub(crate) fn push_stored(
+    shared: &Shared,
+    app: &str,
+    stored: &StoredMessage,
+    offsets: &[(String, u64)],
+) {
+    // Built once (the content decoded once), then only `peer` differs per reader.
+    let message = to_proto(stored, &stored.sender);
+    for (user, offset) in offsets {
+        let mut message = message.clone();
+        message.peer = peer_of(&stored.conversation, user).to_owned();
+        let event = pb::Event {
+            offset: *offset,
+            kind: Some(pb::event::Kind::Message(message)),
+        };
+        // The hub stamps each session's stream epoch.
+        let push = pb::Push {
+            events: vec![event],
+            ..Default::default()
+        };
+        shared.hub.push_to_user(app, user, &push, None);
+    }
+}
+
 /// [SYNC-6.1]: transient and status messages are never stored; online devices only.
+#[allow(clippy::too_many_arguments)]
 fn relay_live(
     shared: &Shared,
     ctx: &SessionCtx,
@@ -260,9 +302,13 @@ fn relay_live(
     content: pb::Content,
     class: pb::MessageClass,
     conversation: String,
+    group: Option<&str>,
     now: u64,
 ) -> Body {
     let me = &ctx.id;
+    if let Some(group) = group {
+        return relay_live_to_group(shared, ctx, send, content, class, conversation, group, now);
+    }
     let live = pb::Message {
         conversation_id: conversation.clone(),
         sender: me.user.clone(),
@@ -286,6 +332,59 @@ fn relay_live(
             live: vec![own],
             ..Default::default()
         };
+        shared
+            .hub
+            .push_to_user(&me.app, &me.user, &push, Some(ctx.session));
+    }
+    Body::SendAck(pb::SendAck {
+        conversation_id: conversation,
+        server_time_ms: now,
+        ..Default::default()
+    })
+}
+
+/// [GROUP-4.2]: a live message to the online devices of the other members (TRANSIENT: and the
+/// sender's other devices).
+#[allow(clippy::too_many_arguments)]
+fn relay_live_to_group(
+    shared: &Shared,
+    ctx: &SessionCtx,
+    send: pb::Send,
+    content: pb::Content,
+    class: pb::MessageClass,
+    conversation: String,
+    group: &str,
+    now: u64,
+) -> Body {
+    let me = &ctx.id;
+    let members = match groups::live_audience(shared, &me.app, group, &me.user) {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            return err(
+                RequestCode::UNKNOWN_CONVERSATION,
+                format!("{conversation:?} is not a group of yours"),
+            );
+        }
+        Err(e) => return err(RequestCode::INTERNAL, e),
+    };
+    let live = pb::Message {
+        conversation_id: conversation.clone(),
+        sender: me.user.clone(),
+        sender_device: me.device.clone(),
+        client_msg_id: send.client_msg_id,
+        server_time_ms: now,
+        class: class as i32,
+        content: Some(content),
+        ..Default::default()
+    };
+    let push = pb::Push {
+        live: vec![live],
+        ..Default::default()
+    };
+    for user in &members {
+        shared.hub.push_to_user(&me.app, user, &push, None);
+    }
+    if class == pb::MessageClass::Transient {
         shared
             .hub
             .push_to_user(&me.app, &me.user, &push, Some(ctx.session));
@@ -357,27 +456,52 @@ fn handle_sync(shared: &Shared, ctx: &SessionCtx, sync: pb::Sync) -> Body {
     })
 }
 
-fn member_of(conversation: &str, user: &str) -> bool {
-    parse_direct(conversation).is_some_and(|(a, b)| a == user || b == user)
+/// Where `user`'s view of the conversation starts: `Ok(Some(1))` for a 1:1 conversation of
+/// theirs, the join seq for a group they are a member of ([GROUP-4.4]), `Ok(None)` otherwise.
+fn horizon_of(
+    shared: &Shared,
+    app: &str,
+    conversation: &str,
+    user: &str,
+) -> Result<Option<u64>, String> {
+    if let Some((a, b)) = parse_direct(conversation) {
+        return Ok((a == user || b == user).then_some(1));
+    }
+    groups::member_horizon(shared, app, conversation, user)
+}
+
+fn not_yours(conversation: &str) -> Body {
+    err(
+        RequestCode::UNKNOWN_CONVERSATION,
+        format!("{conversation:?} is not a conversation of yours"),
+    )
 }
 
 fn handle_history(shared: &Shared, ctx: &SessionCtx, h: pb::History) -> Body {
     let me = &ctx.id;
-    if !member_of(&h.conversation_id, &me.user) {
-        return err(
-            RequestCode::UNKNOWN_CONVERSATION,
-            format!("{:?} is not a conversation of yours", h.conversation_id),
-        );
-    }
+    let horizon = match horizon_of(shared, &me.app, &h.conversation_id, &me.user) {
+        Ok(Some(horizon)) => horizon,
+        Ok(None) => return not_yours(&h.conversation_id),
+        Err(e) => return err(RequestCode::INTERNAL, e),
+    };
     let limit = if h.limit == 0 { 50 } else { h.limit.min(100) } as usize;
+    let from = if h.backward {
+        h.from_seq
+    } else {
+        h.from_seq.max(horizon)
+    };
     let info = shared.store.conversation(&me.app, &h.conversation_id);
     let page = shared
         .store
-        .history(&me.app, &h.conversation_id, h.from_seq, h.backward, limit);
+        .history(&me.app, &h.conversation_id, from, h.backward, limit);
     match (info, page) {
         (Ok(info), Ok(page)) => Body::HistoryReply(pb::HistoryReply {
-            messages: page.iter().map(|m| to_proto(m, &me.user)).collect(),
-            visible_from: info.visible_from,
+            messages: page
+                .iter()
+                .filter(|m| m.seq >= horizon)
+                .map(|m| to_proto(m, &me.user))
+                .collect(),
+            visible_from: info.visible_from.max(horizon),
             last_seq: info.last_seq,
         }),
         (Err(e), _) | (_, Err(e)) => err(RequestCode::INTERNAL, format!("store: {e}")),
@@ -386,11 +510,10 @@ fn handle_history(shared: &Shared, ctx: &SessionCtx, h: pb::History) -> Body {
 
 fn start_read(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, r: pb::Read) -> Pending {
     let me = &ctx.id;
-    if !member_of(&r.conversation_id, &me.user) {
-        return ready(err(
-            RequestCode::UNKNOWN_CONVERSATION,
-            format!("{:?} is not a conversation of yours", r.conversation_id),
-        ));
+    match horizon_of(shared, &me.app, &r.conversation_id, &me.user) {
+        Ok(Some(_)) => {}
+        Ok(None) => return ready(not_yours(&r.conversation_id)),
+        Err(e) => return ready(err(RequestCode::INTERNAL, e)),
     }
     let write = Write::SetRead {
         app: me.app.clone(),

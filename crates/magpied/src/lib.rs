@@ -9,6 +9,7 @@ mod admin;
 mod auth;
 pub mod config;
 mod conn;
+mod groups;
 mod handlers;
 mod hub;
 mod mailbox;

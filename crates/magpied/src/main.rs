@@ -50,6 +50,9 @@ struct Args {
     /// Messages kept per conversation at most [default: 0, no count limit].
     #[arg(long)]
     max_messages_per_conversation: Option<u64>,
+    /// Members of one group at most [default: 3000].
+    #[arg(long)]
+    max_group_members: Option<usize>,
 }
 
 fn demo_app(data_dir: &std::path::Path) -> std::io::Result<AppConfig> {
@@ -123,6 +126,9 @@ async fn main() -> ExitCode {
     }
     if let Some(n) = args.max_messages_per_conversation {
         settings.max_messages_per_conversation = n;
+    }
+    if let Some(n) = args.max_group_members {
+        settings.max_group_members = n;
     }
     for spec in &args.apps {
         let Some((id, secret)) = spec.split_once(':') else {

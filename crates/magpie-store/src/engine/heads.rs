@@ -58,12 +58,14 @@ pub(super) enum Tracked {
     Reads,
     /// `nonces`: a token replayed in the same batch.
     Nonces,
+    /// `groups`: two changes to, or a change and a SEND to, one group in the same batch.
+    Groups,
 }
 
 /// What this transaction wrote to tracked records, by kind and key: `None` for a removal. Keys
 /// and values are the batch's own (`Slice` clones share their bytes).
 #[derive(Default)]
-struct Overlay([HashMap<Slice, Option<Slice>>; 3]);
+struct Overlay([HashMap<Slice, Option<Slice>>; 4]);
 
 impl Overlay {
     fn of(&self, which: Tracked) -> &HashMap<Slice, Option<Slice>> {
@@ -114,6 +116,7 @@ impl<'a> WriteCtx<'a> {
             Tracked::Dedup => &self.ks.dedup,
             Tracked::Reads => &self.ks.reads,
             Tracked::Nonces => &self.ks.nonces,
+            Tracked::Groups => &self.ks.groups,
         }
     }
 

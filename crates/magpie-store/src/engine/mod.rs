@@ -13,6 +13,7 @@
 //! | `reads` | app, user, conversation | read seq |
 //! | `nonces` | app, nonce | expires_at |
 //! | `revocations` | app, user | revoked-before time |
+//! | `groups` | app, group | name, kind, members with roles and join seqs, pending users |
 //!
 //! (\*) Written when the conversation or stream starts and when retention changes it, not on
 //! every append: the last seq and the last offset are the larger of the record's and the newest
@@ -40,8 +41,8 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use crate::codec::{self, Reader, key};
 use crate::error::Context;
 use crate::{
-    ConversationInfo, Delivered, Durability, EventKind, RetentionStats, Store, StoreConfig,
-    StoreError, StoredMessage, StreamHead, Write, WriteResult,
+    ConversationInfo, Delivered, Durability, EventKind, GroupRecord, RetentionStats, Store,
+    StoreConfig, StoreError, StoredMessage, StreamHead, Write, WriteResult,
 };
 
 /// The keyspaces of the database.
@@ -54,6 +55,7 @@ struct Keyspaces {
     reads: Keyspace,
     nonces: Keyspace,
     revocations: Keyspace,
+    groups: Keyspace,
 }
 
 /// The background fsync thread of [`Durability::Relaxed`].
@@ -106,6 +108,7 @@ impl FjallStore {
             reads: open("reads")?,
             nonces: open("nonces")?,
             revocations: open("revocations")?,
+            groups: open("groups")?,
         };
         let (persist, flusher) = match config.durability {
             Durability::Immediate => (PersistMode::SyncAll, None),
@@ -500,6 +503,15 @@ impl Store for FjallStore {
         let k = key(&[app, user, conversation], None);
         let snap = self.db.snapshot();
         Ok(get_u64s::<1>(&snap, &self.ks.reads, "read marker", &k)?.map_or(0, |[s]| s))
+    }
+
+    fn group(&self, app: &str, group: &str) -> Result<Option<GroupRecord>, StoreError> {
+        let k = key(&[app, group], None);
+        let snap = self.db.snapshot();
+        match snap.get(&self.ks.groups, &k).context("reading a group")? {
+            Some(v) => crate::groups::decode(&k, &v).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn revoked_before(&self, app: &str, user: &str) -> Result<u64, StoreError> {

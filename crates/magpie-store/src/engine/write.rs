@@ -3,7 +3,12 @@
 use super::heads::{Tracked, WriteCtx};
 use super::new_epoch;
 use crate::codec::{self, DedupRecord, key};
-use crate::{EventKind, StoreError, StreamHead, Write, WriteResult};
+use crate::groups::{self, GroupRecord};
+use crate::{EventKind, GroupChange, StoreError, StoredMessage, StreamHead, Write, WriteResult};
+
+/// `MESSAGE_CLASS_NOTIFICATION` of `spec/proto/magpie.proto`: the class of group notices
+/// ([GROUP-3.1]).
+const NOTIFICATION_CLASS: u8 = 1;
 
 /// Applies `w` in `cx`; `now_ms` stamps messages that come without a time.
 pub(super) fn apply(
@@ -19,77 +24,116 @@ pub(super) fn apply(
             content_hash,
             participants,
         } => {
-            let dedup_key = (!message.client_msg_id.is_empty())
-                .then(|| key(&[app, &message.sender, &message.client_msg_id], None));
-            if let Some(k) = &dedup_key
-                && let Some(v) = cx.get(Tracked::Dedup, k)?
-            {
-                let first = codec::decode_dedup(k, &v)?;
-                if first.content_hash != *content_hash {
-                    return Ok(WriteResult::ClientIdReused);
-                }
-                return Ok(WriteResult::Appended {
-                    seq: first.seq,
-                    time_ms: first.time_ms,
-                    offsets: first.offsets,
-                    duplicate: true,
-                });
+            let dedup_key = dedup_key(app, message);
+            if let Some(first) = first_append(cx, dedup_key.as_deref(), content_hash)? {
+                return Ok(first);
             }
-
-            let conversation = &message.conversation;
-            let mut info = cx.conversation(app, conversation)?;
-            let seq = info.last_seq.checked_add(1).ok_or_else(|| {
-                StoreError::InvalidInput(format!("conversation {conversation} is full"))
-            })?;
-            info.last_seq = seq;
-            let time_ms = if message.time_ms == 0 {
-                now_ms
-            } else {
-                message.time_ms
-            };
-            let mut stored = message.clone();
-            stored.seq = seq;
-            stored.time_ms = time_ms;
-            cx.insert(
-                &ks.messages,
-                key(&[app, conversation], Some(seq)),
-                codec::encode_message(&stored),
-            );
-            // The record is written when the conversation starts; later the newest key tells.
-            cx.set_conversation(app, conversation, info, seq == 1);
-
             let mut users: Vec<&str> = Vec::with_capacity(participants.len() + 1);
             for p in participants.iter().chain(std::iter::once(&message.sender)) {
                 if !users.contains(&p.as_str()) {
                     users.push(p);
                 }
             }
-            let event = EventKind::Message {
-                conversation: conversation.clone(),
-                seq,
-            };
-            let mut offsets = Vec::with_capacity(users.len());
-            for user in users {
-                let offset = append_event(cx, app, user, &event)?;
-                offsets.push((user.to_owned(), offset));
-            }
-
+            let (stored, offsets) = store_message(cx, app, message, &users, now_ms)?;
             if let Some(k) = dedup_key {
-                let record = DedupRecord {
-                    conversation: conversation.clone(),
-                    seq,
-                    time_ms,
-                    content_hash: *content_hash,
-                    offsets: offsets.clone(),
-                };
-                cx.put(Tracked::Dedup, k, codec::encode_dedup(&record));
+                put_dedup(cx, k, &stored, content_hash, offsets.clone());
             }
             Ok(WriteResult::Appended {
-                seq,
-                time_ms,
+                seq: stored.seq,
+                time_ms: stored.time_ms,
                 offsets,
                 duplicate: false,
             })
+        }
+        Write::AppendGroupMessage {
+            app,
+            group,
+            message,
+            content_hash,
+        } => {
+            let dedup_key = dedup_key(app, message);
+            if let Some(first) = first_append(cx, dedup_key.as_deref(), content_hash)? {
+                return Ok(first);
+            }
+            // [GROUP-4.1]: judged against the group as this transaction sees it, so a SEND
+            // committed after a kick in the same batch is refused.
+            let record = match read_group(cx, app, group)? {
+                Some(g) if !g.dismissed && g.member(&message.sender).is_some() => g,
+                _ => return Ok(WriteResult::NotMember),
+            };
+            let users: Vec<&str> = record.members.iter().map(|m| m.user.as_str()).collect();
+            let (stored, offsets) = store_message(cx, app, message, &users, now_ms)?;
+            if let Some(k) = dedup_key {
+                // One offset per member would make the record as large as the group.
+                put_dedup(cx, k, &stored, content_hash, Vec::new());
+            }
+            Ok(WriteResult::Appended {
+                seq: stored.seq,
+                time_ms: stored.time_ms,
+                offsets,
+                duplicate: false,
+            })
+        }
+        Write::Group {
+            app,
+            group,
+            actor,
+            device,
+            op,
+            max_members,
+            render,
+        } => {
+            let current = read_group(cx, app, group)?;
+            let plan = match groups::plan(current.as_ref(), actor, op, *max_members) {
+                Ok(plan) => plan,
+                Err(denied) => return Ok(WriteResult::GroupDenied(denied)),
+            };
+            let mut record = plan.record;
+            let (notice, offsets) = match &plan.notice {
+                None => (None, Vec::new()),
+                Some(notice) => {
+                    // [GROUP-3.2]: the members after the change and the users it names.
+                    let mut users: Vec<&str> =
+                        record.members.iter().map(|m| m.user.as_str()).collect();
+                    for u in &plan.also_told {
+                        if !users.contains(&u.as_str()) {
+                            users.push(u);
+                        }
+                    }
+                    let message = StoredMessage {
+                        conversation: format!("g:{group}"),
+                        seq: 0,
+                        sender: actor.clone(),
+                        sender_device: device.clone(),
+                        client_msg_id: String::new(),
+                        time_ms: 0,
+                        class: NOTIFICATION_CLASS,
+                        content: (render.0)(notice),
+                        tombstone: false,
+                    };
+                    let (stored, offsets) = store_message(cx, app, &message, &users, now_ms)?;
+                    // [GROUP-4.4]: a new member's history starts at the notice that let them in.
+                    for m in &mut record.members {
+                        if plan.joined.contains(&m.user) {
+                            m.joined_seq = stored.seq;
+                        }
+                    }
+                    (Some(stored), offsets)
+                }
+            };
+            if plan.notice.is_some() || plan.pending {
+                cx.put(
+                    Tracked::Groups,
+                    key(&[app, group], None),
+                    groups::encode(&record),
+                );
+            }
+            Ok(WriteResult::GroupChanged(Box::new(GroupChange {
+                record,
+                notice,
+                offsets,
+                pending: plan.pending,
+            })))
         }
         Write::SetRead {
             app,
@@ -144,6 +188,113 @@ pub(super) fn apply(
             );
             Ok(WriteResult::Revoked)
         }
+    }
+}
+
+/// The dedup key of a message, `None` for a message without a client id.
+fn dedup_key(app: &str, message: &StoredMessage) -> Option<Vec<u8>> {
+    (!message.client_msg_id.is_empty())
+        .then(|| key(&[app, &message.sender, &message.client_msg_id], None))
+}
+
+/// The answer to a retry ([SYNC-5.3]): the first append's values, or
+/// [`WriteResult::ClientIdReused`]; `None` if the id is new.
+fn first_append(
+    cx: &WriteCtx<'_>,
+    dedup_key: Option<&[u8]>,
+    content_hash: &[u8; 32],
+) -> Result<Option<WriteResult>, StoreError> {
+    let Some(k) = dedup_key else {
+        return Ok(None);
+    };
+    let Some(v) = cx.get(Tracked::Dedup, k)? else {
+        return Ok(None);
+    };
+    let first = codec::decode_dedup(k, &v)?;
+    if first.content_hash != *content_hash {
+        return Ok(Some(WriteResult::ClientIdReused));
+    }
+    Ok(Some(WriteResult::Appended {
+        seq: first.seq,
+        time_ms: first.time_ms,
+        offsets: first.offsets,
+        duplicate: true,
+    }))
+}
+
+fn put_dedup(
+    cx: &mut WriteCtx<'_>,
+    k: Vec<u8>,
+    stored: &StoredMessage,
+    content_hash: &[u8; 32],
+    offsets: Vec<(String, u64)>,
+) {
+    let record = DedupRecord {
+        conversation: stored.conversation.clone(),
+        seq: stored.seq,
+        time_ms: stored.time_ms,
+        content_hash: *content_hash,
+        offsets,
+    };
+    cx.put(Tracked::Dedup, k, codec::encode_dedup(&record));
+}
+
+/// Allocates the next seq of the message's conversation, stores the message and appends its
+/// event to each of `users`' streams (`users` without repeats); returns the stored message and
+/// the offsets.
+fn store_message(
+    cx: &mut WriteCtx<'_>,
+    app: &str,
+    message: &StoredMessage,
+    users: &[&str],
+    now_ms: u64,
+) -> Result<(StoredMessage, Vec<(String, u64)>), StoreError> {
+    let conversation = &message.conversation;
+    let mut info = cx.conversation(app, conversation)?;
+    let seq = info
+        .last_seq
+        .checked_add(1)
+        .ok_or_else(|| StoreError::InvalidInput(format!("conversation {conversation} is full")))?;
+    info.last_seq = seq;
+    let time_ms = if message.time_ms == 0 {
+        now_ms
+    } else {
+        message.time_ms
+    };
+    let mut stored = message.clone();
+    stored.seq = seq;
+    stored.time_ms = time_ms;
+    let ks = cx.ks;
+    cx.insert(
+        &ks.messages,
+        key(&[app, conversation], Some(seq)),
+        codec::encode_message(&stored),
+    );
+    // The record is written when the conversation starts; later the newest key tells.
+    cx.set_conversation(app, conversation, info, seq == 1);
+
+    let event = EventKind::Message {
+        conversation: conversation.clone(),
+        seq,
+    };
+    let mut offsets = Vec::with_capacity(users.len());
+    for user in users {
+        let offset = append_event(cx, app, user, &event)?;
+        offsets.push(((*user).to_owned(), offset));
+    }
+    Ok((stored, offsets))
+}
+
+/// The group as this transaction sees it.
+fn read_group(
+    cx: &WriteCtx<'_>,
+    app: &str,
+    group: &str,
+) -> Result<Option<GroupRecord>, StoreError> {
+    let k = key(&[app, group], None);
+    match cx.get(Tracked::Groups, &k)? {
+        Some(v) => groups::decode(&k, &v).map(Some),
+        None => Ok(None),
     }
 }
 

@@ -105,8 +105,33 @@ pub(crate) fn content_summary(content: Option<&pb::Content>) -> (Option<String>,
             None,
             Some(format!("custom {} ({} bytes)", c.r#type, c.data.len())),
         ),
+        Some(Kind::GroupNotice(n)) => (None, Some(notice_summary(n))),
         None => (None, None),
     }
+}
+
+/// A group notice in one line: "group: alice invited bob, carol".
+fn notice_summary(n: &pb::GroupNotice) -> String {
+    use pb::group_notice::Kind;
+    let users = n.users.join(", ");
+    let what = match Kind::try_from(n.kind).unwrap_or(Kind::Unspecified) {
+        Kind::Created => format!("created {:?} with {users}", n.name),
+        Kind::Joined if n.users == [n.actor.clone()] => "joined".to_owned(),
+        Kind::Joined => format!("let {users} in"),
+        Kind::JoinRequested => "asked to join".to_owned(),
+        Kind::JoinRejected => format!("turned down {users}"),
+        Kind::Invited => format!("invited {users}"),
+        Kind::Kicked => format!("removed {users}"),
+        Kind::Left => "left".to_owned(),
+        Kind::OwnerChanged => format!("made {users} the owner"),
+        Kind::RoleChanged => {
+            let role = pb::GroupRole::try_from(n.role).map_or("?", |r| r.as_str_name());
+            format!("made {users} {role}")
+        }
+        Kind::Dismissed => "dismissed the group".to_owned(),
+        Kind::Unspecified => format!("changed the group ({})", n.kind),
+    };
+    format!("group: {} {what}", n.actor)
 }
 
 fn message_view(kind: &'static str, offset: Option<u64>, m: &pb::Message) -> EventView {
