@@ -1,0 +1,191 @@
+//! Groups in the store (`spec/groups.md`): a change and its notice commit together, a group
+//! message gets one event per member, membership is judged inside the batch, and all of it
+//! survives a reopen.
+
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use magpie_store::{
+    GroupChange, GroupDenied, GroupNotice, GroupOp, GroupRole, NoticeKind, NoticeRenderer, Store,
+    Write, WriteResult,
+};
+
+fn render(n: &GroupNotice) -> Bytes {
+    Bytes::from(format!("{:?} by {} of {:?}", n.kind, n.actor, n.users))
+}
+
+fn op(actor: &str, op: GroupOp) -> Write {
+    Write::Group {
+        app: APP.into(),
+        group: "team".into(),
+        actor: actor.into(),
+        device: format!("{actor}-phone"),
+        op,
+        max_members: 4,
+        render: NoticeRenderer(render),
+    }
+}
+
+fn to_group(sender: &str, id: &str, body: &str) -> Write {
+    Write::AppendGroupMessage {
+        app: APP.into(),
+        group: "team".into(),
+        message: message("g:team", sender, id, body),
+        content_hash: hash(body),
+    }
+}
+
+fn changed(r: &WriteResult) -> &GroupChange {
+    match r {
+        WriteResult::GroupChanged(c) => c,
+        other => panic!("expected a change, got {other:?}"),
+    }
+}
+
+fn users(v: &[&str]) -> Vec<String> {
+    v.iter().map(|u| (*u).to_owned()).collect()
+}
+
+#[test]
+fn a_change_commits_with_its_notice_and_messages_reach_every_member() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let create = GroupOp::Create {
+        name: "Team".into(),
+        private: false,
+        members: users(&["bob", "carol"]),
+    };
+    let r = store.commit(&[op("own", create)]).expect("commit");
+    let c = changed(&r[0]);
+    let notice = c.notice.as_ref().expect("a CREATED notice");
+    assert_eq!((notice.seq, notice.class), (1, 1));
+    assert_eq!(
+        notice.content,
+        render(&GroupNotice {
+            kind: NoticeKind::Created,
+            actor: "own".into(),
+            users: users(&["bob", "carol"]),
+            role: None,
+            name: "Team".into(),
+        })
+    );
+    assert_eq!(c.offsets.len(), 3);
+    assert!(c.record.members.iter().all(|m| m.joined_seq == 1));
+
+    let r = store
+        .commit(&[to_group("bob", "b1", "hi"), to_group("eve", "e1", "no")])
+        .expect("commit");
+    match &r[0] {
+        WriteResult::Appended { seq, offsets, .. } => {
+            assert_eq!(*seq, 2);
+            let mut who: Vec<&str> = offsets.iter().map(|(u, _)| u.as_str()).collect();
+            who.sort_unstable();
+            assert_eq!(who, ["bob", "carol", "own"]);
+            assert!(offsets.iter().all(|(_, o)| *o == 2));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r[1], WriteResult::NotMember);
+    // A retry is stored once; its answer carries no per-member offsets.
+    let r = store
+        .commit(&[to_group("bob", "b1", "hi")])
+        .expect("commit");
+    assert!(matches!(
+        &r[0],
+        WriteResult::Appended { seq: 2, duplicate: true, offsets, .. } if offsets.is_empty()
+    ));
+    assert_eq!(store.conversation(APP, "g:team").expect("info").last_seq, 2);
+}
+
+#[test]
+fn a_kick_and_a_send_in_one_batch_are_judged_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let create = GroupOp::Create {
+        name: String::new(),
+        private: false,
+        members: users(&["bob"]),
+    };
+    store.commit(&[op("own", create)]).expect("commit");
+    let r = store
+        .commit(&[
+            to_group("bob", "b1", "before"),
+            op("own", GroupOp::Kick(users(&["bob"]))),
+            to_group("bob", "b2", "after"),
+        ])
+        .expect("commit");
+    assert!(matches!(r[0], WriteResult::Appended { seq: 2, .. }));
+    let kick = changed(&r[1]);
+    assert_eq!(kick.notice.as_ref().map(|n| n.seq), Some(3));
+    // The kicked member still gets the KICKED notice ([GROUP-3.2]).
+    assert!(kick.offsets.iter().any(|(u, _)| u == "bob"));
+    assert_eq!(r[2], WriteResult::NotMember);
+}
+
+#[test]
+fn limits_and_roles_refuse_without_writing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let create = GroupOp::Create {
+        name: String::new(),
+        private: true,
+        members: users(&["a", "b"]),
+    };
+    store.commit(&[op("own", create)]).expect("commit");
+    let r = store
+        .commit(&[
+            op("own", GroupOp::Invite(users(&["c", "d"]))),
+            op("a", GroupOp::Invite(users(&["c"]))),
+            op("own", GroupOp::SetRole(users(&["a"]), GroupRole::Admin)),
+            op("a", GroupOp::Kick(users(&["own"]))),
+            op("x", GroupOp::Join),
+        ])
+        .expect("commit");
+    assert_eq!(
+        r[0],
+        WriteResult::GroupDenied(GroupDenied::Full { limit: 4 })
+    );
+    assert!(matches!(
+        r[1],
+        WriteResult::GroupDenied(GroupDenied::NotPermitted(_))
+    ));
+    assert!(changed(&r[2]).notice.is_some());
+    assert!(matches!(
+        r[3],
+        WriteResult::GroupDenied(GroupDenied::NotPermitted(_))
+    ));
+    let join = changed(&r[4]);
+    assert!(join.pending && join.record.pending == users(&["x"]));
+    // Only the role change and the join request wrote notices.
+    assert_eq!(store.conversation(APP, "g:team").expect("info").last_seq, 3);
+}
+
+#[test]
+fn groups_survive_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = open(dir.path());
+        let create = GroupOp::Create {
+            name: "Team".into(),
+            private: false,
+            members: users(&["bob"]),
+        };
+        store.commit(&[op("own", create)]).expect("commit");
+        store
+            .commit(&[op("carol", GroupOp::Join), op("own", GroupOp::Dismiss)])
+            .expect("commit");
+    }
+    let store = open(dir.path());
+    let g = store.group(APP, "team").expect("read").expect("kept");
+    assert!(g.dismissed && g.members.is_empty() && g.name == "Team");
+    let again = GroupOp::Create {
+        name: String::new(),
+        private: false,
+        members: vec![],
+    };
+    let r = store.commit(&[op("own", again)]).expect("commit");
+    assert_eq!(r[0], WriteResult::GroupDenied(GroupDenied::Exists));
+    assert_eq!(store.conversation(APP, "g:team").expect("info").last_seq, 3);
+    assert!(store.group(APP, "other").expect("read").is_none());
+}
