@@ -1,6 +1,9 @@
 //! Magpie through its client library (`magpie-client`): a connection is a [`Client`] logged in
 //! as one user with a token minted here from the app secret; a send completes on SEND_ACK, which
-//! magpied answers once the message is committed (fsync'd with the default durability).
+//! magpied answers once the message is committed (fsync'd with the default durability). A
+//! fan-out goes to a group (`spec/groups.md`): the sender creates it once with every receiver as
+//! a member, then each message is one SEND to `g:` + the group, stored with one commit that
+//! appends it to every member's stream.
 
 use std::task::Poll;
 
@@ -10,7 +13,7 @@ use magpie_auth::{AppSecret, Device, Platform, TokenClaims, mint, random_nonce};
 use magpie_client::{Client, ClientOptions, Event, Events, pb, text};
 use tempfile::TempDir;
 
-use super::transport::{Ack, Fanout, Inbox, Rx, Transport, Tx};
+use super::transport::{Ack, Inbox, Rx, Transport, Tx};
 
 /// The device id every bench connection uses, unless a scenario names its own.
 pub(crate) const DEVICE: &str = "bench";
@@ -98,14 +101,43 @@ impl Transport for Magpie {
         "SEND_ACK: the server stored the message (committed per its durability setting)"
     }
 
-    fn fanout(&self) -> Fanout {
-        Fanout::SendLoop
+    fn fanout_mechanism(&self, receivers: u32) -> String {
+        let members = u64::from(receivers) + 1;
+        format!(
+            "one send per message to a group of the {receivers} receivers and the sender \
+             (one commit, {members} stream events)"
+        )
     }
 
-    async fn connect(&self, name: &str, inbox: Inbox<'_>) -> Result<(MagpieTx, MagpieRx)> {
-        if let Inbox::Group(group) = inbox {
-            bail!("magpie has no groups yet: cannot subscribe {name} to {group}");
-        }
+    fn group_address(&self, group: &str) -> String {
+        format!("g:{group}")
+    }
+
+    /// One `create` of a public group, owned by the sender, with `members` as its members: one
+    /// CREATED notice, which every member's [`MagpieRx`] skips. (Each receiver joining on its own
+    /// would write a JOINED notice to the stream of every member so far: O(N²) events.)
+    async fn prepare_group(&self, tx: &MagpieTx, group: &str, members: &[String]) -> Result<()> {
+        let create = pb::GroupCreate {
+            name: group.to_owned(),
+            private: false,
+            members: members.to_vec(),
+        };
+        tx.client
+            .group(group, pb::group::Op::Create(create))
+            .await
+            .with_context(|| {
+                format!(
+                    "creating group {group} with {} members (magpied's max_group_members, \
+                     3000 by default, counts the owner too)",
+                    members.len()
+                )
+            })?;
+        Ok(())
+    }
+
+    /// Every inbox is the user's own stream: a [`Inbox::Group`] receiver only logs in, and
+    /// [`prepare_group`](Transport::prepare_group) makes it a member.
+    async fn connect(&self, name: &str, _inbox: Inbox<'_>) -> Result<(MagpieTx, MagpieRx)> {
         let options = self.options(name, DEVICE, &self.addr)?;
         self.connect_with(options).await
     }
@@ -153,7 +185,10 @@ impl Tx for MagpieTx {
     }
 }
 
-/// The events of one Magpie client: message bodies, in offset order.
+/// The events of one Magpie client: message bodies, in offset order. Group notices (class
+/// NOTIFICATION, `GroupNotice` content, such as the CREATED of a fan-out's group) are not the
+/// scenario's messages and are skipped; any other non-text message is returned as an empty body,
+/// which the scenario's check counts as foreign.
 pub(crate) struct MagpieRx {
     /// The session lasts while a handle does, so the receiving half keeps one.
     _client: Client,
@@ -165,8 +200,11 @@ impl Rx for MagpieRx {
         loop {
             match self.events.recv().await {
                 Some(Event::Message(m)) => {
-                    if let Some(pb::content::Kind::Text(t)) = m.item.content.and_then(|c| c.kind) {
-                        return Ok(Bytes::from(t.text));
+                    let notification = m.item.class == pb::MessageClass::Notification as i32;
+                    match m.item.content.and_then(|c| c.kind) {
+                        Some(pb::content::Kind::GroupNotice(_)) if notification => {}
+                        Some(pb::content::Kind::Text(t)) => return Ok(Bytes::from(t.text)),
+                        _ => return Ok(Bytes::new()),
                     }
                 }
                 Some(Event::Disconnected {

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `pairs` | P sender/receiver pairs, M messages each, windowed: delivered msg/s; every message checked to arrive once and in order |
 //! | `latency` | the pairs at a fixed offered rate, open loop: end-to-end p50/p99/p999/max |
-//! | `fanout` | one sender to N online receivers: deliveries/s |
+//! | `fanout` | one sender to N online receivers, one send per message to a group (Magpie: a group of them and the sender; MQTT, NATS: a topic): deliveries/s |
 //! | `idle` | C idle authenticated connections: server RSS per connection |
 //! | `sync` | (Magpie) a device offline while K messages arrive, then reconnecting: time and wire bytes |
 //!
@@ -93,7 +93,8 @@ pub enum Command {
         #[arg(long, default_value_t = 1.0)]
         warmup_secs: f64,
     },
-    /// One sender to N online receivers; deliveries/s.
+    /// One sender to N online receivers through a group (Magpie: a group the sender creates
+    /// with them as members; MQTT, NATS: a topic they subscribe to); deliveries/s.
     Fanout {
         /// Target and output options.
         #[command(flatten)]

@@ -19,7 +19,7 @@ use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS}
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::transport::{Ack, Fanout, Inbox, Rx, Transport, Tx};
+use super::transport::{Ack, Inbox, Rx, Transport, Tx};
 
 /// Time allowed for CONNACK and SUBACK.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -168,10 +168,6 @@ impl Transport for Mqtt {
 
     fn ack(&self) -> &'static str {
         "PUBACK (QoS 1): the broker took responsibility for the message (mosquitto: in memory)"
-    }
-
-    fn fanout(&self) -> Fanout {
-        Fanout::Broadcast
     }
 
     async fn connect(&self, name: &str, inbox: Inbox<'_>) -> Result<(MqttTx, MqttRx)> {

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
 use futures::StreamExt;
 
-use super::transport::{Ack, Fanout, Inbox, Rx, Transport, Tx};
+use super::transport::{Ack, Inbox, Rx, Transport, Tx};
 
 /// Time allowed to connect and to see a subscription take effect.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -41,10 +41,6 @@ impl Transport for Nats {
 
     fn ack(&self) -> &'static str {
         "none in core NATS (at most once): a send completes when the publish is flushed to the socket"
-    }
-
-    fn fanout(&self) -> Fanout {
-        Fanout::Broadcast
     }
 
     async fn connect(&self, name: &str, inbox: Inbox<'_>) -> Result<(NatsTx, NatsRx)> {

@@ -2,7 +2,8 @@
 //! many clients, windowed sending, and receivers that check their stream.
 //!
 //! Every scenario is generic over [`Transport`], so magpied, mosquitto and nats-server run the
-//! same code; only [`Transport::fanout`] changes how a fan-out is sent.
+//! same code; a fan-out goes to a group, which [`Transport::prepare_group`] sets up and
+//! [`Transport::group_address`] names: a topic (MQTT, NATS) or a Magpie group.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -15,7 +16,7 @@ use serde_json::json;
 
 use super::proc::Meter;
 use super::stats::{Check, Progress, Record, Tracker, add_usage, histogram};
-use super::transport::{Fanout, Inbox, Rx, Stamp, Transport, Tx, body, now_ns, parse};
+use super::transport::{Inbox, Rx, Stamp, Transport, Tx, body, now_ns, parse};
 
 /// What every scenario is given besides its own parameters.
 #[derive(Debug, Clone)]
@@ -286,8 +287,10 @@ pub(crate) async fn pairs<T: Transport>(
     Ok(rec)
 }
 
-/// `fanout`: one sender reaches N online receivers with M messages each: one publish per message
-/// to a group all receivers subscribed to, or (Magpie, no groups yet) one send per recipient.
+/// `fanout`: one sender reaches N online receivers with M messages each, one send per message to
+/// a group: a topic all receivers subscribed to (MQTT, NATS), or a Magpie group the sender
+/// creates with all receivers as members before the first message (set up outside the measured
+/// phase).
 pub(crate) async fn fanout<T: Transport>(
     t: &T,
     ctx: &Ctx,
@@ -297,15 +300,7 @@ pub(crate) async fn fanout<T: Transport>(
     window: usize,
 ) -> Result<Record> {
     let mut rec = record(t, "fanout", addr);
-    let mode = t.fanout();
-    rec.mechanism = Some(match mode {
-        Fanout::SendLoop => {
-            format!("send loop: one send per recipient ({receivers} sends per message)")
-        }
-        Fanout::Broadcast => {
-            format!("one publish per message to a topic all {receivers} receivers subscribe to")
-        }
-    });
+    rec.mechanism = Some(t.fanout_mechanism(receivers));
     rec.params = BTreeMap::from([
         ("receivers".into(), json!(receivers)),
         ("messages".into(), json!(messages)),
@@ -314,19 +309,14 @@ pub(crate) async fn fanout<T: Transport>(
     ]);
     let group = ctx.name("fan");
     let names: Vec<String> = (0..receivers).map(|i| ctx.name(&format!("f{i}"))).collect();
-    let inbox = match mode {
-        Fanout::SendLoop => Inbox::Own,
-        Fanout::Broadcast => Inbox::Group(&group),
-    };
-    let rx = connect_all(t, &names, inbox, ctx.connect_concurrency).await?;
+    let rx = connect_all(t, &names, Inbox::Group(&group), ctx.connect_concurrency).await?;
     let (tx, _own) = t.connect(&ctx.name("fan-sender"), Inbox::None).await?;
-    let deliveries = u64::from(receivers) * messages;
+    tokio::time::timeout(ctx.timeout, t.prepare_group(&tx, &group, &names))
+        .await
+        .context("setting up the group timed out")??;
+    let to = t.group_address(&group);
     let progress = Progress::default();
-    let sends = match mode {
-        Fanout::SendLoop => deliveries,
-        Fanout::Broadcast => messages,
-    };
-    let _ticker = progress.report("fanout (acked = sends, received = deliveries)", sends);
+    let _ticker = progress.report("fanout (acked = sends, received = deliveries)", messages);
     let meter = Meter::start(ctx.server_pid)?;
     let t0 = now_ns();
     let deadline = tokio::time::Instant::now() + ctx.timeout;
@@ -343,25 +333,15 @@ pub(crate) async fn fanout<T: Transport>(
             ))
         })
         .collect();
-    let send = async {
-        match mode {
-            Fanout::Broadcast => {
-                send_windowed(
-                    tx.clone(),
-                    group.clone(),
-                    0,
-                    messages,
-                    window,
-                    ctx.body_len,
-                    progress.clone(),
-                )
-                .await
-            }
-            Fanout::SendLoop => {
-                send_loop(&tx, &names, messages, window, ctx.body_len, &progress).await
-            }
-        }
-    };
+    let send = send_windowed(
+        tx.clone(),
+        to,
+        0,
+        messages,
+        window,
+        ctx.body_len,
+        progress.clone(),
+    );
     let sent = tokio::time::timeout_at(deadline, send).await;
     let (check, _, last) = join_receivers(receiving, &mut rec.notes).await?;
     let usage = meter.stop()?;
@@ -373,7 +353,7 @@ pub(crate) async fn fanout<T: Transport>(
     let elapsed = (last.saturating_sub(t0)).max(1) as f64 / 1e9;
     let f = &mut rec.figures;
     f.insert("deliveries".into(), check.received as f64);
-    f.insert("sends".into(), sends as f64);
+    f.insert("sends".into(), messages as f64);
     f.insert("elapsed_s".into(), elapsed);
     f.insert("deliveries_per_s".into(), check.received as f64 / elapsed);
     add_usage(
@@ -393,41 +373,6 @@ pub(crate) async fn fanout<T: Transport>(
         );
     }
     Ok(rec)
-}
-
-/// Magpie's fan-out until groups exist: message `seq` goes to every recipient in turn, with at
-/// most `window` sends unacknowledged.
-async fn send_loop<X: Tx>(
-    tx: &X,
-    names: &[String],
-    messages: u64,
-    window: usize,
-    body_len: usize,
-    progress: &Progress,
-) -> Result<()> {
-    let mut inflight = FuturesUnordered::new();
-    for seq in 0..messages {
-        for to in names {
-            if inflight.len() >= window.max(1)
-                && let Some(r) = inflight.next().await
-            {
-                r?;
-                progress.acked.fetch_add(1, Ordering::Relaxed);
-            }
-            let stamp = Stamp {
-                stream: 0,
-                seq,
-                sent_ns: now_ns(),
-            };
-            let ack = tx.send(to, body(stamp, body_len)).await?;
-            inflight.push(ack);
-        }
-    }
-    while let Some(r) = inflight.next().await {
-        r?;
-        progress.acked.fetch_add(1, Ordering::Relaxed);
-    }
-    Ok(())
 }
 
 /// Fails the run when its check failed, after the record was printed and written.

@@ -10,15 +10,6 @@ use std::time::Instant;
 use anyhow::Result;
 use bytes::Bytes;
 
-/// How a transport delivers one message to many receivers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fanout {
-    /// One send per recipient (Magpie until groups land).
-    SendLoop,
-    /// One publish to a topic every receiver subscribed to (MQTT, NATS).
-    Broadcast,
-}
-
 /// What a connection receives.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Inbox<'a> {
@@ -27,7 +18,9 @@ pub(crate) enum Inbox<'a> {
     None,
     /// What is sent to the connection's own name.
     Own,
-    /// What is published to this group (transports with [`Fanout::Broadcast`] only).
+    /// What is sent to this group ([`Transport::group_address`]): MQTT and NATS subscribe to its
+    /// topic; a Magpie connection only logs in, and the sender makes it a member
+    /// ([`Transport::prepare_group`]).
     Group(&'a str),
 }
 
@@ -44,8 +37,30 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// What the completion of [`Tx::send`] means, for the output.
     fn ack(&self) -> &'static str;
 
-    /// How the `fanout` scenario reaches many receivers with this transport.
-    fn fanout(&self) -> Fanout;
+    /// How the `fanout` scenario's one send per message reaches its `receivers`, for the
+    /// record. The default is pub/sub's: a topic every receiver subscribed to.
+    fn fanout_mechanism(&self, receivers: u32) -> String {
+        format!("one publish per message to a topic all {receivers} receivers subscribe to")
+    }
+
+    /// Where a send to `group` goes ([`Tx::send`]'s `to`). The default is the group's own name,
+    /// a topic.
+    fn group_address(&self, group: &str) -> String {
+        group.to_owned()
+    }
+
+    /// Makes `group` reach `members`, once, from the connection that will send to it, before the
+    /// first send; the members are connected already, with [`Inbox::Group`]. The default does
+    /// nothing: a pub/sub receiver subscribed to the topic when it connected.
+    fn prepare_group(
+        &self,
+        tx: &Self::Tx,
+        group: &str,
+        members: &[String],
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (tx, group, members);
+        std::future::ready(Ok(()))
+    }
 
     /// Opens an authenticated connection for `name` (a user id, a client id) and waits until it
     /// is ready to receive what `inbox` says.

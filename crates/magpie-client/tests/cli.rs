@@ -1,4 +1,5 @@
-//! The `magpie` binary: `token`, and `send`/`listen`/`chat` against the in-process server.
+//! The `magpie` binary: `token`, and `send`/`listen`/`chat` against the in-process server;
+//! `group` against a magpied on 127.0.0.1 (the in-process server has no groups).
 
 mod common;
 
@@ -278,4 +279,144 @@ async fn chat_sends_lines_and_prints_messages() {
     let messages = &state.conversations[&conversation("alice", "bob")];
     assert_eq!(messages.len(), 3);
     assert_eq!(messages[2].sender, "alice");
+}
+
+/// A magpied in this process on 127.0.0.1, serving [`APP`] with [`SECRET`].
+async fn start_magpied(dir: &std::path::Path) -> magpied::Server {
+    let settings = magpied::Settings {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: dir.to_path_buf(),
+        apps: vec![magpied::AppConfig {
+            id: APP.into(),
+            secret: SECRET.into(),
+            devices: Default::default(),
+        }],
+        ..magpied::Settings::default()
+    };
+    magpied::Server::start(settings)
+        .await
+        .expect("magpied starts")
+}
+
+/// `magpie CMD --server ADDR --app APP --token (fresh for USER) ARGS..`: magpied refuses a
+/// token used before, so every run mints its own.
+async fn magpie_as(addr: &str, user: &str, cmd: &[&str], args: &[&str]) -> Output {
+    let token = mint(user, "*", "other").await;
+    let mut all = cmd.to_vec();
+    all.extend(["--server", addr, "--app", APP, "--token", &token]);
+    all.extend(args);
+    magpie(&all).await
+}
+
+#[tokio::test]
+async fn group_create_send_and_info() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start_magpied(dir.path()).await;
+    let addr = server.local_addr().to_string();
+
+    let out = magpie_as(
+        &addr,
+        "alice",
+        &["group", "create"],
+        &["team", "--name", "The team", "bob", "carol"],
+    )
+    .await;
+    assert!(out.success, "{}", out.stderr);
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 1, "{}", out.stdout);
+    let reply = &lines[0];
+    assert_eq!(reply["conversation_id"], "g:team");
+    assert_eq!(reply["seq"], 1, "the CREATED notice");
+    assert_eq!(reply["pending"], false);
+    let group = &reply["group"];
+    assert_eq!(group["group_id"], "team");
+    assert_eq!(group["name"], "The team");
+    assert_eq!(group["private"], false);
+    assert_eq!(group["owner"], "alice");
+    assert_eq!(group["member_count"], 3);
+
+    let out = magpie_as(
+        &addr,
+        "alice",
+        &["send"],
+        &["--to", "g:team", "hello", "team"],
+    )
+    .await;
+    assert!(out.success, "{}", out.stderr);
+    let ack = &json_lines(&out.stdout)[0];
+    assert_eq!(ack["conversation_id"], "g:team");
+    assert_eq!(ack["seq"], 2);
+
+    // Bob's stream: the notice that made him a member, then the message.
+    let out = magpie_as(
+        &addr,
+        "bob",
+        &["listen"],
+        &["--count", "2", "--timeout", "10"],
+    )
+    .await;
+    assert!(out.success, "{}", out.stderr);
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert_eq!(lines[0]["conversation_id"], "g:team");
+    assert_eq!(lines[0]["class"], "notification");
+    assert_eq!(lines[0]["sender"], "alice");
+    assert!(
+        lines[0]["content"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("group: alice created")),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[1]["conversation_id"], "g:team");
+    assert_eq!(lines[1]["seq"], 2);
+    assert_eq!(lines[1]["sender"], "alice");
+    assert_eq!(lines[1]["text"], "hello team");
+
+    // The owner makes bob an admin; carol sees it in `info` (`g:` accepted).
+    let out = magpie_as(
+        &addr,
+        "alice",
+        &["group", "set-role"],
+        &["team", "admin", "bob"],
+    )
+    .await;
+    assert!(out.success, "{}", out.stderr);
+    assert_eq!(json_lines(&out.stdout)[0]["seq"], 3);
+    let out = magpie_as(&addr, "carol", &["group", "info"], &["g:team"]).await;
+    assert!(out.success, "{}", out.stderr);
+    let info = &json_lines(&out.stdout)[0];
+    assert_eq!(info["seq"], 0, "info writes no notice");
+    let roles: Vec<(String, String)> = info["group"]["members"]
+        .as_array()
+        .expect("members, for a member")
+        .iter()
+        .map(|m| {
+            (
+                m["user_id"].as_str().unwrap_or_default().to_owned(),
+                m["role"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    for want in [("alice", "owner"), ("bob", "admin"), ("carol", "member")] {
+        assert!(
+            roles.contains(&(want.0.to_owned(), want.1.to_owned())),
+            "{want:?} in {roles:?}"
+        );
+    }
+
+    // A request error: the code name on stderr, nothing on stdout, a non-zero exit.
+    let out = magpie_as(&addr, "dave", &["group", "kick"], &["team", "bob"]).await;
+    assert!(!out.success);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert!(out.stderr.contains("NOT_PERMITTED"), "{}", out.stderr);
+    let out = magpie_as(&addr, "dave", &["send"], &["--to", "g:team", "let me in"]).await;
+    assert!(!out.success);
+    assert!(
+        out.stderr.contains("UNKNOWN_CONVERSATION"),
+        "{}",
+        out.stderr
+    );
+
+    server.shutdown().await;
 }

@@ -1,12 +1,16 @@
 //! `magpie`: the Magpie command-line client.
 //!
 //! - `magpie token`: mint a login token (what an app's server does, `spec/auth.md` §2);
-//! - `magpie send`: send one message and print the SEND_ACK as a JSON line;
+//! - `magpie send`: send one message (to a user, or to a group as `g:<group>`) and print the
+//!   SEND_ACK as a JSON line;
+//! - `magpie group`: one operation on a group (create, join, invite, ..., info) and print the
+//!   GROUP_REPLY as a JSON line;
 //! - `magpie listen`: sync what was missed, then print each event as a JSON line;
 //! - `magpie chat`: an interactive 1:1 chat on stdin/stdout.
 //!
 //! Results go to stdout; logs (tracing, filtered by `RUST_LOG`) and errors go to stderr.
 
+mod group;
 mod view;
 
 use std::io::Write as _;
@@ -32,8 +36,12 @@ struct Cli {
 enum Command {
     /// Mint a login token with the app secret; prints it as the last line.
     Token(TokenArgs),
-    /// Send one message; prints the SEND_ACK as a JSON line once the server stored it.
+    /// Send one message to a user or a group (`g:<group>`); prints the SEND_ACK as a JSON line
+    /// once the server stored it.
     Send(SendArgs),
+    /// One operation on a group; prints the GROUP_REPLY (the group, the seq of the notice
+    /// written, whether a join waits for approval) as a JSON line.
+    Group(group::GroupArgs),
     /// Sync what was missed, then print each event as a JSON line.
     Listen(ListenArgs),
     /// Chat with one user: stdin lines are sent, received messages printed.
@@ -80,7 +88,7 @@ struct ConnectArgs {
     #[arg(long, default_value = "other")]
     platform: Platform,
     /// Reconnect attempts in a row before giving up (default: unlimited for listen and chat,
-    /// 5 for send).
+    /// 5 for send and group).
     #[arg(long)]
     max_reconnects: Option<u32>,
 }
@@ -110,7 +118,7 @@ impl From<Class> for pb::MessageClass {
 struct SendArgs {
     #[command(flatten)]
     connect: ConnectArgs,
-    /// Recipient user id.
+    /// Recipient: a user id, or `g:<group>` for a group you are a member of.
     #[arg(long)]
     to: String,
     /// Message class.
@@ -183,6 +191,7 @@ fn main() -> ExitCode {
             Ok(rt) => rt.block_on(async {
                 match command {
                     Command::Send(args) => send(args).await,
+                    Command::Group(args) => group::group(args).await,
                     Command::Listen(args) => listen(args).await,
                     Command::Chat(args) => chat(args).await,
                     Command::Token(args) => token(&args),

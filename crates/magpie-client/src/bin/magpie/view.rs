@@ -1,4 +1,4 @@
-//! The JSON-line views the CLI prints: one object per event or ack, serde-friendly.
+//! The JSON-line views the CLI prints: one object per event, ack or group reply, serde-friendly.
 
 use magpie_client::{Event, pb};
 use serde::Serialize;
@@ -55,6 +55,90 @@ pub(crate) struct AckView<'a> {
     pub(crate) duplicate: bool,
     pub(crate) server_time_ms: u64,
     pub(crate) client_msg_id: &'a str,
+}
+
+/// The GROUP_REPLY line of `magpie group`.
+#[derive(Debug, Serialize)]
+pub(crate) struct GroupReplyView<'a> {
+    /// `g:` + the group id: where `magpie send --to` sends to the group.
+    pub(crate) conversation_id: String,
+    pub(crate) group: GroupInfoView<'a>,
+    /// The seq of the notice the request wrote; 0 if it wrote none.
+    pub(crate) seq: u64,
+    /// A join request was recorded and waits for approval.
+    pub(crate) pending: bool,
+}
+
+/// A group as GROUP_REPLY describes it.
+#[derive(Debug, Serialize)]
+pub(crate) struct GroupInfoView<'a> {
+    pub(crate) group_id: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) private: bool,
+    pub(crate) owner: &'a str,
+    pub(crate) member_count: u32,
+    /// Filled for members only.
+    pub(crate) members: Vec<MemberView<'a>>,
+    /// Filled for the owner and admins only.
+    pub(crate) pending: &'a [String],
+    pub(crate) dismissed: bool,
+}
+
+/// One member of a group.
+#[derive(Debug, Serialize)]
+pub(crate) struct MemberView<'a> {
+    pub(crate) user_id: &'a str,
+    pub(crate) role: &'static str,
+    /// The seq of the notice that made them a member: their history starts there.
+    pub(crate) joined_seq: u64,
+}
+
+/// The lowercase role name.
+pub(crate) fn role_name(role: i32) -> &'static str {
+    match pb::GroupRole::try_from(role) {
+        Ok(pb::GroupRole::Owner) => "owner",
+        Ok(pb::GroupRole::Admin) => "admin",
+        Ok(pb::GroupRole::Member) => "member",
+        Ok(pb::GroupRole::Unspecified) | Err(_) => "unspecified",
+    }
+}
+
+/// The view of a GROUP_REPLY.
+pub(crate) fn group_reply_view(reply: &pb::GroupReply) -> GroupReplyView<'_> {
+    static NONE: pb::GroupInfo = pb::GroupInfo {
+        group_id: String::new(),
+        name: String::new(),
+        private: false,
+        owner: String::new(),
+        member_count: 0,
+        members: Vec::new(),
+        pending: Vec::new(),
+        dismissed: false,
+    };
+    let g = reply.group.as_ref().unwrap_or(&NONE);
+    GroupReplyView {
+        conversation_id: format!("g:{}", g.group_id),
+        group: GroupInfoView {
+            group_id: &g.group_id,
+            name: &g.name,
+            private: g.private,
+            owner: &g.owner,
+            member_count: g.member_count,
+            members: g
+                .members
+                .iter()
+                .map(|m| MemberView {
+                    user_id: &m.user_id,
+                    role: role_name(m.role),
+                    joined_seq: m.joined_seq,
+                })
+                .collect(),
+            pending: &g.pending,
+            dismissed: g.dismissed,
+        },
+        seq: reply.seq,
+        pending: reply.pending,
+    }
 }
 
 /// The lowercase class name.
@@ -220,6 +304,38 @@ mod tests {
         assert_eq!(
             line,
             r#"{"type":"message","offset":4,"conversation_id":"d:alice:bob","seq":2,"message_id":"d:alice:bob/2","sender":"alice","sender_device":"phone","client_msg_id":"c1","class":"content","text":"hi","server_time_ms":1000}"#
+        );
+    }
+
+    #[test]
+    fn group_reply_line() {
+        let reply = pb::GroupReply {
+            group: Some(pb::GroupInfo {
+                group_id: "team".into(),
+                name: "The team".into(),
+                owner: "alice".into(),
+                member_count: 2,
+                members: vec![
+                    pb::GroupMember {
+                        user_id: "alice".into(),
+                        role: pb::GroupRole::Owner as i32,
+                        joined_seq: 1,
+                    },
+                    pb::GroupMember {
+                        user_id: "bob".into(),
+                        role: pb::GroupRole::Member as i32,
+                        joined_seq: 1,
+                    },
+                ],
+                ..Default::default()
+            }),
+            seq: 1,
+            pending: false,
+        };
+        let line = serde_json::to_string(&group_reply_view(&reply)).expect("json");
+        assert_eq!(
+            line,
+            r#"{"conversation_id":"g:team","group":{"group_id":"team","name":"The team","private":false,"owner":"alice","member_count":2,"members":[{"user_id":"alice","role":"owner","joined_seq":1},{"user_id":"bob","role":"member","joined_seq":1}],"pending":[],"dismissed":false},"seq":1,"pending":false}"#
         );
     }
 

@@ -1,0 +1,245 @@
+//! `magpie group`: one operation on a group (`spec/groups.md`), printed as the GROUP_REPLY's JSON
+//! line (the group as it is after the request, the seq of the notice it wrote, and whether a join
+//! request waits for approval).
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use magpie_client::{Client, InitialSync, pb};
+
+use crate::{CliError, ConnectArgs, options, print_line, view, within};
+
+/// `magpie group OPERATION`.
+#[derive(Debug, Args)]
+pub(crate) struct GroupArgs {
+    #[command(subcommand)]
+    op: GroupCommand,
+}
+
+/// What every operation takes: where to connect, how long to wait, and the group.
+#[derive(Debug, Args)]
+struct Target {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    /// The group id (its conversation is `g:<group>`; a leading `g:` is accepted).
+    group: String,
+}
+
+/// Users an operation names.
+#[derive(Debug, Args)]
+struct Users {
+    #[command(flatten)]
+    target: Target,
+    /// User ids.
+    #[arg(required = true, num_args = 1..)]
+    users: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Role {
+    Admin,
+    Member,
+}
+
+#[derive(Debug, Subcommand)]
+enum GroupCommand {
+    /// Create a group owned by you, with the listed users as members.
+    Create {
+        #[command(flatten)]
+        target: Target,
+        /// The group's name (default: the group id).
+        #[arg(long)]
+        name: Option<String>,
+        /// Joining needs an owner's or admin's approval.
+        #[arg(long)]
+        private: bool,
+        /// Members besides you.
+        #[arg(num_args = 0..)]
+        members: Vec<String>,
+    },
+    /// Join: a public group at once, a private one once approved (`"pending": true`).
+    Join(Target),
+    /// Make the listed users members (owner, admins; any member of a public group).
+    Invite(Users),
+    /// Let the listed pending users in (owner, admins).
+    Approve(Users),
+    /// Turn down the listed pending users (owner, admins).
+    Reject(Users),
+    /// Remove the listed users (owner; admins remove members only).
+    Kick(Users),
+    /// Leave the group (the owner transfers it or dismisses it instead).
+    Leave(Target),
+    /// Hand the group to a member, who becomes the owner; you become a member (owner).
+    Transfer {
+        #[command(flatten)]
+        target: Target,
+        /// The new owner.
+        to: String,
+    },
+    /// Make the listed members admins or members (owner).
+    SetRole {
+        #[command(flatten)]
+        target: Target,
+        /// The new role.
+        #[arg(value_enum)]
+        role: Role,
+        /// Member ids.
+        #[arg(required = true, num_args = 1..)]
+        users: Vec<String>,
+    },
+    /// End the group; its id cannot be used again (owner).
+    Dismiss(Target),
+    /// Show the group: members for members, pending requests for the owner and admins.
+    Info(Target),
+}
+
+impl GroupCommand {
+    /// The request's target and its operation.
+    fn into_request(self) -> (Target, pb::group::Op) {
+        use pb::group::Op;
+        let users = |u: Users, op: fn(pb::GroupUsers) -> Op| {
+            (u.target, op(pb::GroupUsers { users: u.users }))
+        };
+        match self {
+            GroupCommand::Create {
+                target,
+                name,
+                private,
+                members,
+            } => {
+                let name = name.unwrap_or_else(|| group_id(&target.group).to_owned());
+                let create = pb::GroupCreate {
+                    name,
+                    private,
+                    members,
+                };
+                (target, Op::Create(create))
+            }
+            GroupCommand::Join(target) => (target, Op::Join(pb::GroupNone {})),
+            GroupCommand::Invite(u) => users(u, Op::Invite),
+            GroupCommand::Approve(u) => users(u, Op::Approve),
+            GroupCommand::Reject(u) => users(u, Op::Reject),
+            GroupCommand::Kick(u) => users(u, Op::Kick),
+            GroupCommand::Leave(target) => (target, Op::Leave(pb::GroupNone {})),
+            GroupCommand::Transfer { target, to } => {
+                (target, Op::Transfer(pb::GroupTransfer { to }))
+            }
+            GroupCommand::SetRole {
+                target,
+                role,
+                users,
+            } => {
+                let role = match role {
+                    Role::Admin => pb::GroupRole::Admin,
+                    Role::Member => pb::GroupRole::Member,
+                };
+                let set = pb::GroupSetRole {
+                    users,
+                    role: role as i32,
+                };
+                (target, Op::SetRole(set))
+            }
+            GroupCommand::Dismiss(target) => (target, Op::Dismiss(pb::GroupNone {})),
+            GroupCommand::Info(target) => (target, Op::Info(pb::GroupNone {})),
+        }
+    }
+}
+
+/// The group id of `g:<id>` or `<id>`.
+fn group_id(group: &str) -> &str {
+    group.strip_prefix("g:").unwrap_or(group)
+}
+
+/// Runs one operation and prints the GROUP_REPLY as a JSON line.
+pub(crate) async fn group(args: GroupArgs) -> Result<(), CliError> {
+    let (target, op) = args.op.into_request();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(target.timeout);
+    let mut connect = target.connect;
+    connect.max_reconnects = connect.max_reconnects.or(Some(5));
+    let options = options(connect, InitialSync::FromHead)?;
+    let (client, _events) = within(
+        deadline,
+        "connect",
+        target.timeout,
+        Client::connect(options),
+    )
+    .await?;
+    let reply = within(
+        deadline,
+        "group",
+        target.timeout,
+        client.group(group_id(&target.group), op),
+    )
+    .await;
+    client.close().await;
+    let line = serde_json::to_string(&view::group_reply_view(&reply?))
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    print_line(&line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        op: GroupCommand,
+    }
+
+    /// `group OP --server .. --app .. --token .. REST..` for `[OP, REST..]`.
+    fn try_parse(args: &[&str]) -> Result<GroupCommand, clap::Error> {
+        let connect = ["--server", "127.0.0.1:1", "--app", "a", "--token", "t"];
+        let mut argv = vec!["group", args[0]];
+        argv.extend(connect);
+        argv.extend(&args[1..]);
+        Cli::try_parse_from(argv).map(|c| c.op)
+    }
+
+    fn parse(args: &[&str]) -> (Target, pb::group::Op) {
+        try_parse(args)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .into_request()
+    }
+
+    #[test]
+    fn operations_parse() {
+        use pb::group::Op;
+        let (t, op) = parse(&["create", "g:team", "--private", "bob", "carol"]);
+        assert_eq!(t.group, "g:team");
+        assert_eq!(
+            op,
+            Op::Create(pb::GroupCreate {
+                name: "team".into(),
+                private: true,
+                members: vec!["bob".into(), "carol".into()],
+            })
+        );
+        let (_, op) = parse(&["create", "team", "--name", "The team"]);
+        assert!(matches!(op, Op::Create(c) if c.name == "The team" && c.members.is_empty()));
+        let (_, op) = parse(&["set-role", "team", "admin", "bob"]);
+        assert_eq!(
+            op,
+            Op::SetRole(pb::GroupSetRole {
+                users: vec!["bob".into()],
+                role: pb::GroupRole::Admin as i32,
+            })
+        );
+        let (_, op) = parse(&["kick", "team", "bob", "carol"]);
+        assert!(matches!(op, Op::Kick(u) if u.users == ["bob", "carol"]));
+        let (_, op) = parse(&["transfer", "team", "bob"]);
+        assert_eq!(op, Op::Transfer(pb::GroupTransfer { to: "bob".into() }));
+        assert!(matches!(parse(&["info", "team"]).1, Op::Info(_)));
+        assert!(
+            try_parse(&["invite", "team"]).is_err(),
+            "invite names users"
+        );
+        assert!(try_parse(&["set-role", "team", "owner", "bob"]).is_err());
+        assert_eq!(group_id("g:team"), "team");
+        assert_eq!(group_id("team"), "team");
+    }
+}
