@@ -15,6 +15,9 @@ use tempfile::TempDir;
 
 use super::transport::{Ack, Inbox, Rx, Transport, Tx};
 
+/// Users named per GROUP request: magpied's default `max_group_request_users` ([GROUP-1.3]).
+const GROUP_REQUEST_USERS: usize = 100;
+
 /// The device id every bench connection uses, unless a scenario names its own.
 pub(crate) const DEVICE: &str = "bench";
 
@@ -113,25 +116,29 @@ impl Transport for Magpie {
         format!("g:{group}")
     }
 
-    /// One `create` of a public group, owned by the sender, with `members` as its members: one
-    /// CREATED notice, which every member's [`MagpieRx`] skips. (Each receiver joining on its own
-    /// would write a JOINED notice to the stream of every member so far: O(N²) events.)
+    /// One `create` of a public group, owned by the sender, then `invite`s: at most
+    /// [`GROUP_REQUEST_USERS`] members per request, magpied's default `max_group_request_users`
+    /// ([GROUP-1.3]). A few notices in all, which every member's [`MagpieRx`] skips. (Each
+    /// receiver joining on its own would write a JOINED notice to the stream of every member so
+    /// far: O(N²) events.)
     async fn prepare_group(&self, tx: &MagpieTx, group: &str, members: &[String]) -> Result<()> {
+        let mut chunks = members.chunks(GROUP_REQUEST_USERS);
         let create = pb::GroupCreate {
             name: group.to_owned(),
             private: false,
-            members: members.to_vec(),
+            members: chunks.next().unwrap_or_default().to_vec(),
         };
-        tx.client
-            .group(group, pb::group::Op::Create(create))
-            .await
-            .with_context(|| {
+        let ops = std::iter::once(pb::group::Op::Create(create))
+            .chain(chunks.map(|c| pb::group::Op::Invite(pb::GroupUsers { users: c.to_vec() })));
+        for op in ops {
+            tx.client.group(group, op).await.with_context(|| {
                 format!(
-                    "creating group {group} with {} members (magpied's max_group_members, \
+                    "making group {group} of {} members (magpied's max_group_members, \
                      3000 by default, counts the owner too)",
                     members.len()
                 )
             })?;
+        }
         Ok(())
     }
 

@@ -298,8 +298,9 @@ impl Client {
 
     /// One operation on a group (`spec/groups.md`), answered with the group as it is after it.
     /// Like every request, one unanswered when the connection drops is sent again after
-    /// reconnecting; the operations are idempotent ([GROUP-2.4]) except `create`, whose retry
-    /// may answer `GROUP_EXISTS` (ask `info` to see whether the group is yours).
+    /// reconnecting. Most operations are idempotent ([GROUP-2.4]); a retry of one that did take
+    /// effect can still be refused: `create` with `GROUP_EXISTS`, `leave` and `transfer` with
+    /// `NOT_PERMITTED`, `dismiss` with `UNKNOWN_GROUP`. Ask `info` to see where the group stands.
     pub async fn group(
         &self,
         group_id: &str,

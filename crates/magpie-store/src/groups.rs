@@ -489,9 +489,14 @@ pub(crate) fn plan(
                 return Err(denied("only the owner dismisses the group"));
             }
             record.dismissed = true;
-            // Everyone who was a member gets the notice, so nobody waits on a dead group.
-            let also_told = record.members.drain(..).map(|m| m.user).collect();
-            record.pending.clear();
+            // Everyone who was a member or pending gets the notice, so nobody waits on a dead
+            // group ([GROUP-3.2]).
+            let also_told = record
+                .members
+                .drain(..)
+                .map(|m| m.user)
+                .chain(record.pending.drain(..))
+                .collect();
             Ok(Plan {
                 record,
                 notice: Some(notice(NoticeKind::Dismissed, Vec::new())),

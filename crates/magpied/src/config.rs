@@ -130,8 +130,10 @@ pub struct Settings {
     /// Members of one group at most, and users waiting for approval (default 3,000; E5,
     /// [GROUP-1.3]).
     pub max_group_members: usize,
-    /// Longest group name in bytes (default 128; [GROUP-1.2]).
+    /// Longest group name in bytes (default 128, at most 1,024; [GROUP-1.2]).
     pub max_group_name: usize,
+    /// Users one GROUP request may name (default 100; [GROUP-1.3]): bounds the size of a notice.
+    pub max_group_request_users: usize,
     /// Writes per group commit at most (default 256).
     pub max_commit_batch: usize,
     /// Heartbeat interval when the client asks for none, seconds (default 30).
@@ -178,6 +180,7 @@ impl Default for Settings {
             max_watched: 1000,
             max_group_members: 3000,
             max_group_name: 128,
+            max_group_request_users: 100,
             max_commit_batch: 256,
             default_heartbeat_secs: 30,
             handshake_timeout_secs: 10,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use magpie_auth::validate_user_id;
-use magpie_session::{Body, RequestCode, pb, request_error};
+use magpie_session::{Body, RequestCode, pb};
 use magpie_store::{
     GroupChange, GroupDenied, GroupNotice, GroupOp, GroupRecord, GroupRole, NoticeRenderer, Write,
     WriteResult,
@@ -16,7 +16,7 @@ use magpie_store::{
 use prost::Message as _;
 
 use crate::Shared;
-use crate::handlers::{Pending, SessionCtx, push_stored, ready};
+use crate::handlers::{Pending, SessionCtx, err, push_stored, ready};
 
 /// The group id of a group conversation id (`g:` + id, [GROUP-1.1]), if it is one.
 pub(crate) fn group_of(conversation: &str) -> Option<&str> {
@@ -49,38 +49,51 @@ fn render_notice(n: &GroupNotice) -> Bytes {
     .into()
 }
 
-/// [GROUP-2.5]: what `viewer` may see of the group.
-fn info(group_id: &str, g: &GroupRecord, viewer: &str) -> pb::GroupInfo {
-    let role = g.member(viewer).map(|m| m.role);
+/// [GROUP-2.2]: the group without its lists, as the answer to a change.
+fn summary(group_id: &str, g: &GroupRecord) -> pb::GroupInfo {
     pb::GroupInfo {
         group_id: group_id.to_owned(),
         name: g.name.clone(),
         private: g.private,
         owner: g.owner().to_owned(),
         member_count: u32::try_from(g.members.len()).unwrap_or(u32::MAX),
-        members: if role.is_some() {
-            g.members
-                .iter()
-                .map(|m| pb::GroupMember {
-                    user_id: m.user.clone(),
-                    role: role_to_pb(m.role) as i32,
-                    joined_seq: m.joined_seq,
-                })
-                .collect()
-        } else {
-            Vec::new()
-        },
-        pending: if matches!(role, Some(GroupRole::Admin | GroupRole::Owner)) {
-            g.pending.clone()
-        } else {
-            Vec::new()
-        },
         dismissed: g.dismissed,
+        ..Default::default()
     }
 }
 
-fn err(code: RequestCode, message: impl Into<String>) -> Body {
-    request_error(code, message)
+/// [GROUP-2.5]: what `viewer` may see of the group, the lists paged to fit `budget` bytes.
+fn page(group_id: &str, g: &GroupRecord, viewer: &str, from: u32, budget: usize) -> pb::GroupInfo {
+    let mut info = summary(group_id, g);
+    let Some(role) = g.member(viewer).map(|m| m.role) else {
+        return info;
+    };
+    let mut used = info.encoded_len();
+    let from = from as usize;
+    for (i, m) in g.members.iter().enumerate().skip(from) {
+        let member = pb::GroupMember {
+            user_id: m.user.clone(),
+            role: role_to_pb(m.role) as i32,
+            joined_seq: m.joined_seq,
+        };
+        // The tag and length prefix of a repeated message field take at most 4 bytes here.
+        used += member.encoded_len() + 4;
+        if used > budget && !info.members.is_empty() {
+            info.members_next = u32::try_from(i).unwrap_or(u32::MAX);
+            return info;
+        }
+        info.members.push(member);
+    }
+    if matches!(role, GroupRole::Admin | GroupRole::Owner) {
+        for p in &g.pending {
+            used += p.len() + 4;
+            if used > budget {
+                break;
+            }
+            info.pending.push(p.clone());
+        }
+    }
+    info
 }
 
 /// The store operation a GROUP asks for; `Ok(None)` for `info`, a read.
@@ -88,7 +101,8 @@ fn to_op(shared: &Shared, op: pb::group::Op) -> Result<Option<GroupOp>, (Request
     use pb::group::Op;
     let op = match op {
         Op::Create(c) => {
-            let max = shared.settings.max_group_name;
+            // Past the store's id limit a name could not be stored, whatever the setting says.
+            let max = shared.settings.max_group_name.min(magpie_store::MAX_ID_LEN);
             if c.name.len() > max {
                 return Err((
                     RequestCode::BAD_REQUEST,
@@ -127,21 +141,21 @@ fn to_op(shared: &Shared, op: pb::group::Op) -> Result<Option<GroupOp>, (Request
         Op::Dismiss(_) => GroupOp::Dismiss,
         Op::Info(_) => return Ok(None),
     };
+    // [GROUP-1.3]: judged first, so a long list costs nothing more.
+    let max = shared.settings.max_group_request_users;
+    if op.users().len() > max {
+        return Err((
+            RequestCode::BAD_REQUEST,
+            format!(
+                "{} users named, one request names at most {max}",
+                op.users().len()
+            ),
+        ));
+    }
     for u in op.users() {
         if let Err(e) = validate_user_id(u) {
             return Err((RequestCode::INVALID_USER_ID, format!("{u:?}: {e}")));
         }
-    }
-    // A list longer than the limit could never fit ([GROUP-1.3]); refused before any work.
-    let max = shared.settings.max_group_members;
-    if op.users().len() > max {
-        return Err((
-            RequestCode::GROUP_FULL,
-            format!(
-                "{} users named, a group holds at most {max}",
-                op.users().len()
-            ),
-        ));
     }
     Ok(Some(op))
 }
@@ -155,12 +169,18 @@ pub(crate) fn start_group(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, g: pb::Gr
             format!("group id {:?}: {e}", g.group_id),
         ));
     }
-    let Some(op) = g.op else {
+    let Some(op) = g.op.clone() else {
         return ready(err(RequestCode::BAD_REQUEST, "GROUP without an operation"));
     };
     let op = match to_op(shared, op) {
         Ok(Some(op)) => op,
-        Ok(None) => return ready(handle_info(shared, ctx, &g.group_id)),
+        Ok(None) => {
+            let from = match g.op {
+                Some(pb::group::Op::Info(q)) => q.members_from,
+                _ => 0,
+            };
+            return ready(handle_info(shared, ctx, &g.group_id, from));
+        }
         Err((code, message)) => return ready(err(code, message)),
     };
     let write = Write::Group {
@@ -194,7 +214,7 @@ pub(crate) fn start_group(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, g: pb::Gr
                     push_stored(&shared, &me.app, notice, &offsets);
                 }
                 Body::GroupReply(pb::GroupReply {
-                    group: Some(info(&g.group_id, &record, &me.user)),
+                    group: Some(summary(&g.group_id, &record)),
                     seq,
                     pending,
                 })
@@ -224,15 +244,27 @@ fn denied_body(group: &str, denied: GroupDenied) -> Body {
     }
 }
 
-fn handle_info(shared: &Shared, ctx: &SessionCtx, group: &str) -> Body {
-    match shared.store.group(&ctx.id.app, group) {
-        Ok(Some(g)) if !g.dismissed => Body::GroupReply(pb::GroupReply {
-            group: Some(info(group, &g, &ctx.id.user)),
-            seq: 0,
-            pending: g.pending.contains(&ctx.id.user),
-        }),
-        Ok(_) => denied_body(group, GroupDenied::Unknown),
-        Err(e) => err(RequestCode::INTERNAL, format!("store: {e}")),
+fn handle_info(shared: &Shared, ctx: &SessionCtx, group: &str, from: u32) -> Body {
+    match live_group(shared, &ctx.id.app, group) {
+        Ok(Some(g)) => {
+            // Like a SYNC page: inside the client's frame limit, with room for the envelope.
+            let budget = ctx.client_frame.saturating_sub(1024);
+            Body::GroupReply(pb::GroupReply {
+                group: Some(page(group, &g, &ctx.id.user, from, budget)),
+                seq: 0,
+                pending: g.pending.contains(&ctx.id.user),
+            })
+        }
+        Ok(None) => denied_body(group, GroupDenied::Unknown),
+        Err(e) => err(RequestCode::INTERNAL, e),
+    }
+}
+
+/// The group if it exists and was not dismissed.
+fn live_group(shared: &Shared, app: &str, group: &str) -> Result<Option<GroupRecord>, String> {
+    match shared.store.group(app, group) {
+        Ok(g) => Ok(g.filter(|g| !g.dismissed)),
+        Err(e) => Err(format!("store: {e}")),
     }
 }
 
@@ -247,11 +279,7 @@ pub(crate) fn member_horizon(
     let Some(group) = group_of(conversation) else {
         return Ok(None);
     };
-    match shared.store.group(app, group) {
-        Ok(Some(g)) if !g.dismissed => Ok(g.member(user).map(|m| m.joined_seq)),
-        Ok(_) => Ok(None),
-        Err(e) => Err(format!("store: {e}")),
-    }
+    Ok(live_group(shared, app, group)?.and_then(|g| g.member(user).map(|m| m.joined_seq)))
 }
 
 /// [GROUP-4.2]: the online members a live message to the group reaches (all but the sender), or
@@ -262,15 +290,66 @@ pub(crate) fn live_audience(
     group: &str,
     sender: &str,
 ) -> Result<Option<Vec<String>>, String> {
-    match shared.store.group(app, group) {
-        Ok(Some(g)) if !g.dismissed && g.member(sender).is_some() => Ok(Some(
+    Ok(live_group(shared, app, group)?
+        .filter(|g| g.member(sender).is_some())
+        .map(|g| {
             g.members
                 .into_iter()
                 .map(|m| m.user)
                 .filter(|u| u != sender)
+                .collect()
+        }))
+}
+
+#[cfg(test)]
+mod tests {
+    use magpie_store::GroupMember;
+
+    use super::*;
+
+    #[test]
+    fn info_pages_the_members_to_fit_the_frame() {
+        let g = GroupRecord {
+            members: (0..1000)
+                .map(|i| GroupMember {
+                    user: format!("user-{i:0>40}"),
+                    role: if i == 0 {
+                        GroupRole::Owner
+                    } else {
+                        GroupRole::Member
+                    },
+                    joined_seq: i,
+                })
                 .collect(),
-        )),
-        Ok(_) => Ok(None),
-        Err(e) => Err(format!("store: {e}")),
+            pending: vec!["waiting".into()],
+            ..GroupRecord::default()
+        };
+        let owner = g.members[0].user.clone();
+        let budget = 16 * 1024 - 1024;
+        let mut seen = Vec::new();
+        let mut from = 0;
+        loop {
+            let p = page("g", &g, &owner, from, budget);
+            assert!(
+                p.encoded_len() <= budget,
+                "a page of {} bytes",
+                p.encoded_len()
+            );
+            assert!(!p.members.is_empty());
+            seen.extend(p.members.iter().map(|m| m.user_id.clone()));
+            if p.members_next == 0 {
+                // The owner sees the pending list on the page that ends the members.
+                assert_eq!(p.pending, ["waiting"]);
+                break;
+            }
+            assert!(p.pending.is_empty());
+            from = p.members_next;
+        }
+        let all: Vec<String> = g.members.iter().map(|m| m.user.clone()).collect();
+        assert_eq!(seen, all);
+        // Not a member: the summary only.
+        let outsider = page("g", &g, "someone", 0, budget);
+        assert!(outsider.members.is_empty() && outsider.pending.is_empty());
+        assert_eq!(outsider.member_count, 1000);
     }
 }

@@ -24,7 +24,7 @@ pub(crate) struct SessionCtx {
     pub(crate) client_frame: usize,
 }
 
-fn err(code: RequestCode, message: impl Into<String>) -> Body {
+pub(crate) fn err(code: RequestCode, message: impl Into<String>) -> Body {
     request_error(code, message)
 }
 
@@ -159,6 +159,13 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, send: pb::Send) -> Pe
         ));
     }
     let content = send.content.clone().unwrap_or_default();
+    if let Some(pb::content::Kind::GroupNotice(_)) = content.kind {
+        // [GROUP-3.1]: only the server writes notices.
+        return ready(err(
+            RequestCode::BAD_REQUEST,
+            "group notices are written by the server, not sent",
+        ));
+    }
     let encoded = content.encode_to_vec();
     let max = shared.settings.max_content_size as usize;
     if encoded.len() > max {

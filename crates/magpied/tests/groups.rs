@@ -63,9 +63,23 @@ async fn a_group_message_reaches_every_member_once_with_one_seq() {
         .await,
     );
     assert_eq!(created.seq, 1);
-    let info = created.group.expect("info");
-    assert_eq!((info.owner.as_str(), info.member_count), ("own", 3));
-    assert!(info.members.iter().all(|m| m.joined_seq == 1));
+    let summary = created.group.expect("summary");
+    assert_eq!((summary.owner.as_str(), summary.member_count), ("own", 3));
+    // [GROUP-2.2]: the answer to a change carries no lists; `info` does.
+    assert!(summary.members.is_empty());
+    let info = reply(
+        bob.request(group("team", Op::Info(pb::GroupInfoQuery::default())))
+            .await,
+    )
+    .group
+    .expect("info");
+    let joined: Vec<(&str, u64)> = info
+        .members
+        .iter()
+        .map(|m| (m.user_id.as_str(), m.joined_seq))
+        .collect();
+    assert_eq!(joined, [("own", 1), ("bob", 1), ("carol", 1)]);
+    assert_eq!(info.members_next, 0);
 
     // [GROUP-3.1]: the CREATED notice, then the message, in both members' streams.
     let a = ack(own.send_text("g:team", "m1", "hello team").await);
@@ -77,6 +91,24 @@ async fn a_group_message_reaches_every_member_once_with_one_seq() {
         assert_eq!(text_of(got[1]), "hello team");
         assert_eq!((got[1].seq, got[1].peer.as_str()), (2, ""));
     }
+
+    // [GROUP-3.1]: only the server writes notices.
+    let forged = Body::Send(pb::Send {
+        to: "g:team".into(),
+        client_msg_id: "f1".into(),
+        class: pb::MessageClass::Notification as i32,
+        content: Some(pb::Content {
+            kind: Some(pb::content::Kind::GroupNotice(pb::GroupNotice::default())),
+        }),
+    });
+    assert_eq!(code(own.request(forged).await), RequestCode::BAD_REQUEST.0);
+    // [GROUP-1.3]: one request names at most `max_group_request_users` (100) users.
+    let many: Vec<String> = (0..101).map(|i| format!("u{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert_eq!(
+        code(own.request(group("team", Op::Invite(users(&many)))).await),
+        RequestCode::BAD_REQUEST.0
+    );
 
     // [GROUP-4.1]: a non-member's SEND stores nothing.
     let mut eve = TestClient::login(addr, "eve", "d").await;
@@ -128,7 +160,7 @@ async fn roles_gate_changes_and_the_kicked_stop_receiving() {
     );
     let approved = reply(own.request(group("p", Op::Approve(users(&["dan"])))).await);
     let joined_seq = approved.seq;
-    assert!(approved.group.expect("info").pending.is_empty());
+    assert_eq!(approved.group.expect("summary").member_count, 3);
     ack(dan.send_text("g:p", "d2", "hi all").await);
 
     // [GROUP-4.4]: dan's history starts at the notice that let him in.
@@ -157,14 +189,7 @@ async fn roles_gate_changes_and_the_kicked_stop_receiving() {
         notice(messages(&events)[0]).kind,
         pb::group_notice::Kind::Kicked as i32
     );
-    assert!(
-        kicked
-            .group
-            .expect("info")
-            .members
-            .iter()
-            .all(|m| m.user_id != "bob")
-    );
+    assert_eq!(kicked.group.expect("summary").member_count, 2);
     ack(own.send_text("g:p", "o1", "after bob").await);
     bob.drain(std::time::Duration::from_millis(200)).await;
     let after = bob.events(0).await;
@@ -186,7 +211,10 @@ async fn roles_gate_changes_and_the_kicked_stop_receiving() {
     let dismissed = reply(dan.request(group("p", Op::Dismiss(pb::GroupNone {}))).await);
     assert!(dismissed.group.expect("info").dismissed);
     assert_eq!(
-        code(dan.request(group("p", Op::Info(pb::GroupNone {}))).await),
+        code(
+            dan.request(group("p", Op::Info(pb::GroupInfoQuery::default())))
+                .await
+        ),
         RequestCode::UNKNOWN_GROUP.0
     );
     assert_eq!(

@@ -121,7 +121,8 @@ pub(super) fn apply(
                     (Some(stored), offsets)
                 }
             };
-            if plan.notice.is_some() || plan.pending {
+            // Every change writes a notice; a request that changed nothing writes nothing.
+            if plan.notice.is_some() {
                 cx.put(
                     Tracked::Groups,
                     key(&[app, group], None),

@@ -143,7 +143,7 @@ impl GroupCommand {
                 (target, Op::SetRole(set))
             }
             GroupCommand::Dismiss(target) => (target, Op::Dismiss(pb::GroupNone {})),
-            GroupCommand::Info(target) => (target, Op::Info(pb::GroupNone {})),
+            GroupCommand::Info(target) => (target, Op::Info(pb::GroupInfoQuery::default())),
         }
     }
 }

@@ -77,11 +77,18 @@ pub(crate) struct GroupInfoView<'a> {
     pub(crate) private: bool,
     pub(crate) owner: &'a str,
     pub(crate) member_count: u32,
-    /// Filled for members only.
+    /// `info` only, for members only: a page of the members.
     pub(crate) members: Vec<MemberView<'a>>,
-    /// Filled for the owner and admins only.
+    /// `info` only, for the owner and admins only.
     pub(crate) pending: &'a [String],
     pub(crate) dismissed: bool,
+    /// More members follow from this index (0: the page ends the list).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub(crate) members_next: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One member of a group.
@@ -114,6 +121,7 @@ pub(crate) fn group_reply_view(reply: &pb::GroupReply) -> GroupReplyView<'_> {
         members: Vec::new(),
         pending: Vec::new(),
         dismissed: false,
+        members_next: 0,
     };
     let g = reply.group.as_ref().unwrap_or(&NONE);
     GroupReplyView {
@@ -135,6 +143,7 @@ pub(crate) fn group_reply_view(reply: &pb::GroupReply) -> GroupReplyView<'_> {
                 .collect(),
             pending: &g.pending,
             dismissed: g.dismissed,
+            members_next: g.members_next,
         },
         seq: reply.seq,
         pending: reply.pending,
