@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use crate::case::Level;
 use crate::{codec_suite, server};
 
-const SPECS: [(&str, &str); 5] = [
+const SPECS: [(&str, &str); 6] = [
     ("wire.md", include_str!("../../spec/wire.md")),
     ("session.md", include_str!("../../spec/session.md")),
     ("sync.md", include_str!("../../spec/sync.md")),
     ("auth.md", include_str!("../../spec/auth.md")),
     ("errors.md", include_str!("../../spec/errors.md")),
+    ("groups.md", include_str!("../../spec/groups.md")),
 ];
 
 /// Conventions, not requirements.

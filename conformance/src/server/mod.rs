@@ -23,6 +23,7 @@ macro_rules! loginv {
 mod admin_cases;
 mod auth_cases;
 mod compress_cases;
+mod group_cases;
 mod message_cases;
 mod misc_cases;
 mod property;
@@ -47,6 +48,7 @@ pub(crate) fn cases(seed: Option<u64>) -> Vec<Case> {
     out.extend(auth_cases::cases());
     out.extend(sync_cases::cases());
     out.extend(message_cases::cases());
+    out.extend(group_cases::cases());
     out.extend(admin_cases::cases());
     out.extend(compress_cases::cases());
     out.extend(ws_cases::cases());
