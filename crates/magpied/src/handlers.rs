@@ -282,10 +282,15 @@ pub(crate) fn push_stored(
     stored: &StoredMessage,
     offsets: &[(String, u64)],
 ) {
-    // Built once (the content decoded once), then only `peer` differs per reader.
-    let message = to_proto(stored, &stored.sender);
-    for (user, offset) in offsets {
-        let mut message = message.clone();
+    // Built once (the content decoded once), then only `peer` differs per reader; the last
+    // reader gets the original.
+    let mut template = to_proto(stored, &stored.sender);
+    for (i, (user, offset)) in offsets.iter().enumerate() {
+        let mut message = if i + 1 < offsets.len() {
+            template.clone()
+        } else {
+            std::mem::take(&mut template)
+        };
         message.peer = peer_of(&stored.conversation, user).to_owned();
         let event = pb::Event {
             offset: *offset,
@@ -296,7 +301,7 @@ pub(crate) fn push_stored(
             events: vec![event],
             ..Default::default()
         };
-        shared.hub.push_to_user(app, user, &push, None);
+        shared.hub.push_to_user(app, user, push, None);
     }
 }
 
@@ -331,7 +336,7 @@ fn relay_live(
         live: vec![live.clone()],
         ..Default::default()
     };
-    shared.hub.push_to_user(&me.app, &send.to, &push, None);
+    shared.hub.push_to_user(&me.app, &send.to, push, None);
     if class == pb::MessageClass::Transient && send.to != me.user {
         let mut own = live;
         own.peer.clone_from(&send.to);
@@ -341,7 +346,7 @@ fn relay_live(
         };
         shared
             .hub
-            .push_to_user(&me.app, &me.user, &push, Some(ctx.session));
+            .push_to_user(&me.app, &me.user, push, Some(ctx.session));
     }
     Body::SendAck(pb::SendAck {
         conversation_id: conversation,
@@ -389,12 +394,12 @@ fn relay_live_to_group(
         ..Default::default()
     };
     for user in &members {
-        shared.hub.push_to_user(&me.app, user, &push, None);
+        shared.hub.push_to_user(&me.app, user, push.clone(), None);
     }
     if class == pb::MessageClass::Transient {
         shared
             .hub
-            .push_to_user(&me.app, &me.user, &push, Some(ctx.session));
+            .push_to_user(&me.app, &me.user, push, Some(ctx.session));
     }
     Body::SendAck(pb::SendAck {
         conversation_id: conversation,
@@ -555,7 +560,7 @@ fn start_read(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, r: pb::Read) -> Pendi
                     events: vec![event],
                     ..Default::default()
                 };
-                shared.hub.push_to_user(&me.app, &me.user, &push, None);
+                shared.hub.push_to_user(&me.app, &me.user, push, None);
                 Body::Ok(pb::Ok {})
             }
             Ok(WriteResult::ReadSet { offset: None, .. }) => Body::Ok(pb::Ok {}),

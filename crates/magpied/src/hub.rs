@@ -151,15 +151,28 @@ impl Hub {
         }
     }
 
-    /// Pushes to every open session of a user, stamped with the user's stream epoch.
-    pub(crate) fn push_to_user(&self, app: &str, user: &str, push: &pb::Push, except: Option<u64>) {
+    /// Pushes to every open session of a user, stamped with the user's stream epoch. The last
+    /// session gets `push` itself: a user with one device costs no copy.
+    pub(crate) fn push_to_user(
+        &self,
+        app: &str,
+        user: &str,
+        mut push: pb::Push,
+        except: Option<u64>,
+    ) {
         let inner = self.lock();
-        if let Some(list) = inner.sessions.get(&(app.to_owned(), user.to_owned())) {
-            for e in list.iter().filter(|e| Some(e.id) != except) {
-                let mut push = push.clone();
-                push.epoch = e.epoch;
-                e.mailbox.push(push);
-            }
+        let Some(list) = inner.sessions.get(&(app.to_owned(), user.to_owned())) else {
+            return;
+        };
+        let mut targets = list.iter().filter(|e| Some(e.id) != except).peekable();
+        while let Some(e) = targets.next() {
+            let mut this = if targets.peek().is_some() {
+                push.clone()
+            } else {
+                std::mem::take(&mut push)
+            };
+            this.epoch = e.epoch;
+            e.mailbox.push(this);
         }
     }
 
