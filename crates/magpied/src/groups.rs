@@ -16,7 +16,7 @@ use magpie_store::{
 use prost::Message as _;
 
 use crate::Shared;
-use crate::handlers::{Pending, SessionCtx, err, push_stored, ready};
+use crate::handlers::{Pending, SessionCtx, err, push_stored, ready, to_proto};
 
 /// The group id of a group conversation id (`g:` + id, [GROUP-1.1]), if it is one.
 pub(crate) fn group_of(conversation: &str) -> Option<&str> {
@@ -211,7 +211,7 @@ pub(crate) fn start_group(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, g: pb::Gr
                 let seq = notice.as_ref().map_or(0, |n| n.seq);
                 if let Some(notice) = &notice {
                     // [GROUP-3.2]: pushed like any event.
-                    push_stored(&shared, &me.app, notice, &offsets);
+                    push_stored(&shared, &me.app, to_proto(notice, &notice.sender), &offsets);
                 }
                 Body::GroupReply(pb::GroupReply {
                     group: Some(summary(&g.group_id, &record)),

@@ -134,7 +134,7 @@ pub(crate) fn start(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, body: Body) -> 
     }
 }
 
-fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, send: pb::Send) -> Pending {
+fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -> Pending {
     let me = &ctx.id;
     // [GROUP-4.1]: `to` is a user id, or a group's conversation id (`:` is in no user id).
     let group = if send.to.starts_with("g:") {
@@ -158,7 +158,7 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, send: pb::Send) -> Pe
             "client_msg_id must be 1 to 64 bytes",
         ));
     }
-    let content = send.content.clone().unwrap_or_default();
+    let content = send.content.take().unwrap_or_default();
     if let Some(pb::content::Kind::GroupNotice(_)) = content.kind {
         // [GROUP-3.1]: only the server writes notices.
         return ready(err(
@@ -201,12 +201,23 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, send: pb::Send) -> Pe
     hasher.update([0, class as u8]);
     hasher.update(&encoded);
     let content_hash: [u8; 32] = hasher.finalize().into();
+    // What readers get, but for the seq and time of the commit: the content the SEND carried,
+    // so it is not decoded again from the stored bytes.
+    let template = pb::Message {
+        conversation_id: conversation.clone(),
+        sender: me.user.clone(),
+        sender_device: me.device.clone(),
+        client_msg_id: send.client_msg_id.clone(),
+        class: class as i32,
+        content: Some(content),
+        ..Default::default()
+    };
     let message = StoredMessage {
         conversation: conversation.clone(),
         seq: 0,
         sender: me.user.clone(),
         sender_device: me.device.clone(),
-        client_msg_id: send.client_msg_id.clone(),
+        client_msg_id: send.client_msg_id,
         time_ms: now,
         class: class as u8,
         content: encoded.into(),
@@ -216,14 +227,14 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, send: pb::Send) -> Pe
         Some(group) => Write::AppendGroupMessage {
             app: me.app.clone(),
             group,
-            message: message.clone(),
+            message,
             content_hash,
         },
         None => Write::AppendMessage {
             app: me.app.clone(),
-            message: message.clone(),
+            message,
             content_hash,
-            participants: vec![me.user.clone(), send.to.clone()],
+            participants: vec![me.user.clone(), send.to],
         },
     };
     #[cfg(feature = "faults")]
@@ -246,12 +257,13 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, send: pb::Send) -> Pe
                 duplicate,
             }) => {
                 if !duplicate {
-                    let stored = StoredMessage {
+                    let message = pb::Message {
                         seq,
-                        time_ms,
-                        ..message
+                        message_id: format!("{conversation}/{seq}"),
+                        server_time_ms: time_ms,
+                        ..template
                     };
-                    push_stored(&shared, &app, &stored, &offsets);
+                    push_stored(&shared, &app, message, &offsets);
                 }
                 Body::SendAck(pb::SendAck {
                     message_id: format!("{conversation}/{seq}"),
@@ -276,22 +288,21 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, send: pb::Send) -> Pe
 }
 
 /// Pushes a stored message's events ([SYNC-4.2]): `offsets` gives each reader's offset.
+/// `template` is the message as delivered; only its `peer` differs per reader, and the last
+/// reader gets `template` itself.
 pub(crate) fn push_stored(
     shared: &Shared,
     app: &str,
-    stored: &StoredMessage,
+    mut template: pb::Message,
     offsets: &[(String, u64)],
 ) {
-    // Built once (the content decoded once), then only `peer` differs per reader; the last
-    // reader gets the original.
-    let mut template = to_proto(stored, &stored.sender);
     for (i, (user, offset)) in offsets.iter().enumerate() {
         let mut message = if i + 1 < offsets.len() {
             template.clone()
         } else {
             std::mem::take(&mut template)
         };
-        message.peer = peer_of(&stored.conversation, user).to_owned();
+        message.peer = peer_of(&message.conversation_id, user).to_owned();
         let event = pb::Event {
             offset: *offset,
             kind: Some(pb::event::Kind::Message(message)),
