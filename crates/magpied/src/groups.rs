@@ -16,7 +16,7 @@ use magpie_store::{
 use prost::Message as _;
 
 use crate::Shared;
-use crate::handlers::{Pending, SessionCtx, err, push_stored, ready, to_proto};
+use crate::handlers::{Pending, SessionCtx, check_users, err, push_stored, ready, to_proto};
 
 /// The group id of a group conversation id (`g:` + id, [GROUP-1.1]), if it is one.
 pub(crate) fn group_of(conversation: &str) -> Option<&str> {
@@ -152,11 +152,7 @@ fn to_op(shared: &Shared, op: pb::group::Op) -> Result<Option<GroupOp>, (Request
             ),
         ));
     }
-    for u in op.users() {
-        if let Err(e) = validate_user_id(u) {
-            return Err((RequestCode::INVALID_USER_ID, format!("{u:?}: {e}")));
-        }
-    }
+    check_users(op.users()).map_err(|e| (RequestCode::INVALID_USER_ID, e))?;
     Ok(Some(op))
 }
 

@@ -185,16 +185,32 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
         class,
         pb::MessageClass::Transient | pb::MessageClass::Status
     ) {
-        return ready(relay_live(
-            shared,
-            ctx,
-            send,
-            content,
-            class,
-            conversation,
-            group.as_deref(),
-            now,
-        ));
+        // [SYNC-6.1]: never stored; the devices online now.
+        let live = pb::Message {
+            conversation_id: conversation.clone(),
+            sender: me.user.clone(),
+            sender_device: me.device.clone(),
+            client_msg_id: send.client_msg_id,
+            server_time_ms: now,
+            class: class as i32,
+            content: Some(content),
+            ..Default::default()
+        };
+        let relayed = match group.as_deref() {
+            Some(group) => relay_live_to_group(shared, ctx, live, group),
+            None => {
+                relay_live(shared, ctx, live, &send.to);
+                Ok(())
+            }
+        };
+        return ready(match relayed {
+            Ok(()) => Body::SendAck(pb::SendAck {
+                conversation_id: conversation,
+                server_time_ms: now,
+                ..Default::default()
+            }),
+            Err((code, message)) => err(code, message),
+        });
     }
     let mut hasher = Sha256::new();
     hasher.update(send.to.as_bytes());
@@ -316,41 +332,22 @@ pub(crate) fn push_stored(
     }
 }
 
-/// [SYNC-6.1]: transient and status messages are never stored; online devices only.
-#[allow(clippy::too_many_arguments)]
-fn relay_live(
-    shared: &Shared,
-    ctx: &SessionCtx,
-    send: pb::Send,
-    content: pb::Content,
-    class: pb::MessageClass,
-    conversation: String,
-    group: Option<&str>,
-    now: u64,
-) -> Body {
+/// [SYNC-6.4]: a live 1:1 message to the recipient's online devices (TRANSIENT: and the
+/// sender's other devices).
+fn relay_live(shared: &Shared, ctx: &SessionCtx, mut live: pb::Message, to: &str) {
     let me = &ctx.id;
-    if let Some(group) = group {
-        return relay_live_to_group(shared, ctx, send, content, class, conversation, group, now);
-    }
-    let live = pb::Message {
-        conversation_id: conversation.clone(),
-        sender: me.user.clone(),
-        sender_device: me.device.clone(),
-        client_msg_id: send.client_msg_id.clone(),
-        server_time_ms: now,
-        class: class as i32,
-        content: Some(content),
-        peer: me.user.clone(),
-        ..Default::default()
-    };
+    let transient = live.class == pb::MessageClass::Transient as i32;
+    live.peer.clone_from(&me.user);
+    let own = (transient && to != me.user).then(|| pb::Message {
+        peer: to.to_owned(),
+        ..live.clone()
+    });
     let push = pb::Push {
-        live: vec![live.clone()],
+        live: vec![live],
         ..Default::default()
     };
-    shared.hub.push_to_user(&me.app, &send.to, push, None);
-    if class == pb::MessageClass::Transient && send.to != me.user {
-        let mut own = live;
-        own.peer.clone_from(&send.to);
+    shared.hub.push_to_user(&me.app, to, push, None);
+    if let Some(own) = own {
         let push = pb::Push {
             live: vec![own],
             ..Default::default()
@@ -359,47 +356,28 @@ fn relay_live(
             .hub
             .push_to_user(&me.app, &me.user, push, Some(ctx.session));
     }
-    Body::SendAck(pb::SendAck {
-        conversation_id: conversation,
-        server_time_ms: now,
-        ..Default::default()
-    })
 }
 
 /// [GROUP-4.2]: a live message to the online devices of the other members (TRANSIENT: and the
-/// sender's other devices).
-#[allow(clippy::too_many_arguments)]
+/// sender's other devices); refused unless the sender is a member.
 fn relay_live_to_group(
     shared: &Shared,
     ctx: &SessionCtx,
-    send: pb::Send,
-    content: pb::Content,
-    class: pb::MessageClass,
-    conversation: String,
+    live: pb::Message,
     group: &str,
-    now: u64,
-) -> Body {
+) -> Result<(), (RequestCode, String)> {
     let me = &ctx.id;
     let members = match groups::live_audience(shared, &me.app, group, &me.user) {
         Ok(Some(m)) => m,
         Ok(None) => {
-            return err(
+            return Err((
                 RequestCode::UNKNOWN_CONVERSATION,
-                format!("{conversation:?} is not a group of yours"),
-            );
+                format!("{:?} is not a group of yours", live.conversation_id),
+            ));
         }
-        Err(e) => return err(RequestCode::INTERNAL, e),
+        Err(e) => return Err((RequestCode::INTERNAL, e)),
     };
-    let live = pb::Message {
-        conversation_id: conversation.clone(),
-        sender: me.user.clone(),
-        sender_device: me.device.clone(),
-        client_msg_id: send.client_msg_id,
-        server_time_ms: now,
-        class: class as i32,
-        content: Some(content),
-        ..Default::default()
-    };
+    let transient = live.class == pb::MessageClass::Transient as i32;
     let push = pb::Push {
         live: vec![live],
         ..Default::default()
@@ -407,16 +385,12 @@ fn relay_live_to_group(
     for user in &members {
         shared.hub.push_to_user(&me.app, user, push.clone(), None);
     }
-    if class == pb::MessageClass::Transient {
+    if transient {
         shared
             .hub
             .push_to_user(&me.app, &me.user, push, Some(ctx.session));
     }
-    Body::SendAck(pb::SendAck {
-        conversation_id: conversation,
-        server_time_ms: now,
-        ..Default::default()
-    })
+    Ok(())
 }
 
 /// The `ack_without_commit` fault: an ack for the seq the message would get, and no write.
@@ -582,7 +556,7 @@ fn start_read(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, r: pb::Read) -> Pendi
 }
 
 /// The first invalid user id, as a message.
-fn check_users(users: &[String]) -> Result<(), String> {
+pub(crate) fn check_users(users: &[String]) -> Result<(), String> {
     for u in users {
         validate_user_id(u).map_err(|e| format!("{u:?}: {e}"))?;
     }

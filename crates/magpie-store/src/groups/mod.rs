@@ -1,0 +1,188 @@
+//! Groups (`spec/groups.md`): the record the store keeps per group, the operations on it, and the
+//! rules of who may do what.
+//!
+//! The rules live here, in a pure function (`rules::plan`), rather than in the server, because a
+//! change must be judged against the group as the write transaction sees it: two admins kicking
+//! and inviting at once, or a kick racing a SEND, are ordered by the store's writer and judged
+//! one after the other, never against a stale copy.
+
+mod codec;
+mod rules;
+
+pub(crate) use codec::{decode, encode};
+pub(crate) use rules::plan;
+
+/// A member's role ([GROUP-1.2]). The numbers are those of `GroupRole` in the `.proto` file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GroupRole {
+    /// May send, leave, and invite to a public group.
+    Member = 1,
+    /// Also invites, approves, rejects and kicks members.
+    Admin = 2,
+    /// Exactly one per group: everything, and nobody kicks them.
+    Owner = 3,
+}
+
+impl GroupRole {
+    fn from_u8(n: u8) -> Option<Self> {
+        match n {
+            1 => Some(GroupRole::Member),
+            2 => Some(GroupRole::Admin),
+            3 => Some(GroupRole::Owner),
+            _ => None,
+        }
+    }
+}
+
+/// One member of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMember {
+    /// The user.
+    pub user: String,
+    /// Their role.
+    pub role: GroupRole,
+    /// The seq of the notice that made them a member: their history starts here ([GROUP-4.4]).
+    pub joined_seq: u64,
+}
+
+/// A group as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupRecord {
+    /// Its name.
+    pub name: String,
+    /// Joining needs approval.
+    pub private: bool,
+    /// Dismissed: the id stays taken and nothing else is allowed ([GROUP-1.4]).
+    pub dismissed: bool,
+    /// The members, in the order they joined; exactly one is the owner.
+    pub members: Vec<GroupMember>,
+    /// Users whose join request waits for approval.
+    pub pending: Vec<String>,
+}
+
+impl GroupRecord {
+    /// The member record of `user`, if they are a member.
+    pub fn member(&self, user: &str) -> Option<&GroupMember> {
+        self.members.iter().find(|m| m.user == user)
+    }
+
+    /// The owner's user id.
+    pub fn owner(&self) -> &str {
+        self.members
+            .iter()
+            .find(|m| m.role == GroupRole::Owner)
+            .map_or("", |m| m.user.as_str())
+    }
+
+    fn role_of(&self, user: &str) -> Option<GroupRole> {
+        self.member(user).map(|m| m.role)
+    }
+
+    fn is_pending(&self, user: &str) -> bool {
+        self.pending.iter().any(|p| p == user)
+    }
+}
+
+/// An operation on a group ([GROUP-2.3]); `info` is a read, not a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupOp {
+    /// A new group owned by the actor, with these other members.
+    Create {
+        /// Its name.
+        name: String,
+        /// Joining needs approval.
+        private: bool,
+        /// Members besides the owner.
+        members: Vec<String>,
+    },
+    /// The actor joins (or asks to, in a private group).
+    Join,
+    /// The users become members.
+    Invite(Vec<String>),
+    /// The pending users become members.
+    Approve(Vec<String>),
+    /// The pending users stop being pending.
+    Reject(Vec<String>),
+    /// The users stop being members.
+    Kick(Vec<String>),
+    /// The actor stops being a member.
+    Leave,
+    /// The member becomes owner; the old owner a member.
+    Transfer(String),
+    /// The members get the role (admin or member).
+    SetRole(Vec<String>, GroupRole),
+    /// The group ends.
+    Dismiss,
+}
+
+impl GroupOp {
+    /// The user ids the operation names.
+    pub fn users(&self) -> &[String] {
+        match self {
+            GroupOp::Create { members, .. } => members,
+            GroupOp::Invite(u)
+            | GroupOp::Approve(u)
+            | GroupOp::Reject(u)
+            | GroupOp::Kick(u)
+            | GroupOp::SetRole(u, _) => u,
+            GroupOp::Transfer(u) => std::slice::from_ref(u),
+            GroupOp::Join | GroupOp::Leave | GroupOp::Dismiss => &[],
+        }
+    }
+}
+
+/// What a notice says happened ([GROUP-3.1]). The numbers are those of `GroupNotice.Kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// The group was created with `users` as members.
+    Created = 1,
+    /// `users` became members (by joining, or by the actor's approval).
+    Joined = 2,
+    /// The actor asked to join.
+    JoinRequested = 3,
+    /// The actor turned down `users`' requests.
+    JoinRejected = 4,
+    /// The actor added `users`.
+    Invited = 5,
+    /// The actor removed `users`.
+    Kicked = 6,
+    /// The actor left.
+    Left = 7,
+    /// `users[0]` is the new owner.
+    OwnerChanged = 8,
+    /// `users` got `role`.
+    RoleChanged = 9,
+    /// The group ended.
+    Dismissed = 10,
+}
+
+/// The content of a notice, for the server to render into the wire's `GroupNotice`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupNotice {
+    /// What happened.
+    pub kind: NoticeKind,
+    /// Who did it.
+    pub actor: String,
+    /// Whom it names.
+    pub users: Vec<String>,
+    /// For [`NoticeKind::RoleChanged`].
+    pub role: Option<GroupRole>,
+    /// For [`NoticeKind::Created`].
+    pub name: String,
+}
+
+/// Why a group operation was refused; nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupDenied {
+    /// The actor's role does not allow it (the text says what).
+    NotPermitted(String),
+    /// `create` of an id already taken.
+    Exists,
+    /// Past the member limit (members or pending).
+    Full {
+        /// The limit.
+        limit: usize,
+    },
+    /// No such group, or it was dismissed.
+    Unknown,
+}
