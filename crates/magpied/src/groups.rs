@@ -16,7 +16,9 @@ use magpie_store::{
 use prost::Message as _;
 
 use crate::Shared;
-use crate::handlers::{Pending, SessionCtx, check_users, err, push_stored, ready, to_proto};
+use crate::handlers::{
+    Pending, SessionCtx, check_users, commit_then, err, push_stored, ready, to_proto,
+};
 
 /// The group id of a group conversation id (`g:` + id, [GROUP-1.1]), if it is one.
 pub(crate) fn group_of(conversation: &str) -> Option<&str> {
@@ -188,37 +190,30 @@ pub(crate) fn start_group(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, g: pb::Gr
         max_members: shared.settings.max_group_members,
         render: NoticeRenderer(render_notice),
     };
-    let committed = match shared.committer.enqueue(write) {
-        Ok(f) => f,
-        Err(e) => return ready(err(RequestCode::INTERNAL, format!("not committed: {e}"))),
-    };
-    let shared = shared.clone();
+    let pusher = shared.clone();
     let ctx = ctx.clone();
-    Box::pin(async move {
-        let me = &ctx.id;
-        match committed.await {
-            Ok(WriteResult::GroupChanged(change)) => {
-                let GroupChange {
-                    record,
-                    notice,
-                    offsets,
-                    pending,
-                } = *change;
-                let seq = notice.as_ref().map_or(0, |n| n.seq);
-                if let Some(notice) = &notice {
-                    // [GROUP-3.2]: pushed like any event.
-                    push_stored(&shared, &me.app, to_proto(notice, &notice.sender), &offsets);
-                }
-                Body::GroupReply(pb::GroupReply {
-                    group: Some(summary(&g.group_id, &record)),
-                    seq,
-                    pending,
-                })
+    commit_then(shared, write, move |result| match result {
+        WriteResult::GroupChanged(change) => {
+            let GroupChange {
+                record,
+                notice,
+                offsets,
+                pending,
+            } = *change;
+            let seq = notice.as_ref().map_or(0, |n| n.seq);
+            if let Some(notice) = &notice {
+                // [GROUP-3.2]: pushed like any event.
+                let message = to_proto(notice, &notice.sender);
+                push_stored(&pusher, &ctx.id.app, message, &offsets);
             }
-            Ok(WriteResult::GroupDenied(denied)) => denied_body(&g.group_id, denied),
-            Ok(other) => err(RequestCode::INTERNAL, format!("store answered {other:?}")),
-            Err(e) => err(RequestCode::INTERNAL, format!("not committed: {e}")),
+            Body::GroupReply(pb::GroupReply {
+                group: Some(summary(&g.group_id, &record)),
+                seq,
+                pending,
+            })
         }
+        WriteResult::GroupDenied(denied) => denied_body(&g.group_id, denied),
+        other => err(RequestCode::INTERNAL, format!("store answered {other:?}")),
     })
 }
 

@@ -257,47 +257,59 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
     if shared.settings.faults.ack_without_commit {
         return ready(fault_ack_without_commit(shared, &me.app, conversation, now));
     }
-    // Queued now, in request order; the ack waits for the durable commit ([SYNC-5.2]).
+    let pusher = shared.clone();
+    let app = me.app.clone();
+    commit_then(shared, write, move |result| match result {
+        WriteResult::Appended {
+            seq,
+            time_ms,
+            offsets,
+            duplicate,
+        } => {
+            if !duplicate {
+                let message = pb::Message {
+                    seq,
+                    message_id: format!("{conversation}/{seq}"),
+                    server_time_ms: time_ms,
+                    ..template
+                };
+                push_stored(&pusher, &app, message, &offsets);
+            }
+            Body::SendAck(pb::SendAck {
+                message_id: format!("{conversation}/{seq}"),
+                conversation_id: conversation,
+                seq,
+                server_time_ms: time_ms,
+                duplicate,
+            })
+        }
+        WriteResult::ClientIdReused => err(
+            RequestCode::CLIENT_MSG_ID_REUSED,
+            "this client_msg_id was used for a different message",
+        ),
+        WriteResult::NotMember => err(
+            RequestCode::UNKNOWN_CONVERSATION,
+            format!("{conversation:?} is not a group of yours"),
+        ),
+        other => err(RequestCode::INTERNAL, format!("store answered {other:?}")),
+    })
+}
+
+/// Queues `write` for group commit now, so that a session's writes are applied in the order
+/// it sent them ([SYNC-5.4]), and answers with `reply` of its result once the commit is durable
+/// ([SYNC-5.2]). A write the store did not commit is answered `INTERNAL`.
+pub(crate) fn commit_then(
+    shared: &Shared,
+    write: Write,
+    reply: impl FnOnce(WriteResult) -> Body + Send + 'static,
+) -> Pending {
     let committed = match shared.committer.enqueue(write) {
         Ok(f) => f,
         Err(e) => return ready(err(RequestCode::INTERNAL, format!("not committed: {e}"))),
     };
-    let shared = shared.clone();
-    let app = me.app.clone();
     Box::pin(async move {
         match committed.await {
-            Ok(WriteResult::Appended {
-                seq,
-                time_ms,
-                offsets,
-                duplicate,
-            }) => {
-                if !duplicate {
-                    let message = pb::Message {
-                        seq,
-                        message_id: format!("{conversation}/{seq}"),
-                        server_time_ms: time_ms,
-                        ..template
-                    };
-                    push_stored(&shared, &app, message, &offsets);
-                }
-                Body::SendAck(pb::SendAck {
-                    message_id: format!("{conversation}/{seq}"),
-                    conversation_id: conversation,
-                    seq,
-                    server_time_ms: time_ms,
-                    duplicate,
-                })
-            }
-            Ok(WriteResult::ClientIdReused) => err(
-                RequestCode::CLIENT_MSG_ID_REUSED,
-                "this client_msg_id was used for a different message",
-            ),
-            Ok(WriteResult::NotMember) => err(
-                RequestCode::UNKNOWN_CONVERSATION,
-                format!("{conversation:?} is not a group of yours"),
-            ),
-            Ok(other) => err(RequestCode::INTERNAL, format!("store answered {other:?}")),
+            Ok(result) => reply(result),
             Err(e) => err(RequestCode::INTERNAL, format!("not committed: {e}")),
         }
     })
@@ -519,39 +531,32 @@ fn start_read(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, r: pb::Read) -> Pendi
         conversation: r.conversation_id.clone(),
         seq: r.seq,
     };
-    let committed = match shared.committer.enqueue(write) {
-        Ok(f) => f,
-        Err(e) => return ready(err(RequestCode::INTERNAL, format!("not committed: {e}"))),
-    };
-    let shared = shared.clone();
+    let pusher = shared.clone();
     let ctx = ctx.clone();
-    Box::pin(async move {
-        let me = &ctx.id;
-        match committed.await {
-            Ok(WriteResult::ReadSet {
-                seq,
-                offset: Some(offset),
-            }) => {
-                // [SYNC-7.1]: the user's other devices learn it through the stream.
-                let event = pb::Event {
-                    offset,
-                    kind: Some(pb::event::Kind::Read(pb::ReadMarker {
-                        conversation_id: r.conversation_id,
-                        seq,
-                        device_id: me.device.clone(),
-                    })),
-                };
-                let push = pb::Push {
-                    events: vec![event],
-                    ..Default::default()
-                };
-                shared.hub.push_to_user(&me.app, &me.user, push, None);
-                Body::Ok(pb::Ok {})
-            }
-            Ok(WriteResult::ReadSet { offset: None, .. }) => Body::Ok(pb::Ok {}),
-            Ok(other) => err(RequestCode::INTERNAL, format!("store answered {other:?}")),
-            Err(e) => err(RequestCode::INTERNAL, format!("not committed: {e}")),
+    commit_then(shared, write, move |result| match result {
+        WriteResult::ReadSet {
+            seq,
+            offset: Some(offset),
+        } => {
+            let me = &ctx.id;
+            // [SYNC-7.1]: the user's other devices learn it through the stream.
+            let event = pb::Event {
+                offset,
+                kind: Some(pb::event::Kind::Read(pb::ReadMarker {
+                    conversation_id: r.conversation_id,
+                    seq,
+                    device_id: me.device.clone(),
+                })),
+            };
+            let push = pb::Push {
+                events: vec![event],
+                ..Default::default()
+            };
+            pusher.hub.push_to_user(&me.app, &me.user, push, None);
+            Body::Ok(pb::Ok {})
         }
+        WriteResult::ReadSet { offset: None, .. } => Body::Ok(pb::Ok {}),
+        other => err(RequestCode::INTERNAL, format!("store answered {other:?}")),
     })
 }
 

@@ -109,6 +109,23 @@ pub(crate) fn plan(
         Ok(())
     };
 
+    // Invite and approve: the users not yet members join, with a notice of `kind`; a request
+    // naming only members changes nothing ([GROUP-2.4]).
+    let admit = |mut record: GroupRecord, mut users: Vec<String>, kind| {
+        users.retain(|u| group.member(u).is_none());
+        if users.is_empty() {
+            return Ok(unchanged(record));
+        }
+        add_members(&mut record, &users)?;
+        Ok(Plan {
+            record,
+            notice: Some(notice(kind, users.clone())),
+            joined: users,
+            also_told: Vec::new(),
+            pending: false,
+        })
+    };
+
     match op {
         GroupOp::Create { .. } => unreachable!("handled above"),
         GroupOp::Join => {
@@ -149,18 +166,7 @@ pub(crate) fn plan(
                     "only the owner and admins invite to a private group"
                 }));
             }
-            users.retain(|u| group.member(u).is_none());
-            if users.is_empty() {
-                return Ok(unchanged(record));
-            }
-            add_members(&mut record, &users)?;
-            Ok(Plan {
-                record,
-                notice: Some(notice(NoticeKind::Invited, users.clone())),
-                joined: users,
-                also_told: Vec::new(),
-                pending: false,
-            })
+            admit(record, users, NoticeKind::Invited)
         }
         GroupOp::Approve(_) => {
             if !is_admin {
@@ -172,18 +178,7 @@ pub(crate) fn plan(
             {
                 return Err(denied(format!("{u} has not asked to join")));
             }
-            users.retain(|u| group.member(u).is_none());
-            if users.is_empty() {
-                return Ok(unchanged(record));
-            }
-            add_members(&mut record, &users)?;
-            Ok(Plan {
-                record,
-                notice: Some(notice(NoticeKind::Joined, users.clone())),
-                joined: users,
-                also_told: Vec::new(),
-                pending: false,
-            })
+            admit(record, users, NoticeKind::Joined)
         }
         GroupOp::Reject(_) => {
             if !is_admin {
