@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{APP, FakeServer, LIMIT, SECRET, conversation};
+use common::{APP, FakeServer, LIMIT, SECRET, conversation, start_magpied};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
@@ -281,23 +281,6 @@ async fn chat_sends_lines_and_prints_messages() {
     assert_eq!(messages[2].sender, "alice");
 }
 
-/// A magpied in this process on 127.0.0.1, serving [`APP`] with [`SECRET`].
-async fn start_magpied(dir: &std::path::Path) -> magpied::Server {
-    let settings = magpied::Settings {
-        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        data_dir: dir.to_path_buf(),
-        apps: vec![magpied::AppConfig {
-            id: APP.into(),
-            secret: SECRET.into(),
-            devices: Default::default(),
-        }],
-        ..magpied::Settings::default()
-    };
-    magpied::Server::start(settings)
-        .await
-        .expect("magpied starts")
-}
-
 /// `magpie CMD --server ADDR --app APP --token (fresh for USER) ARGS..`: magpied refuses a
 /// token used before, so every run mints its own.
 async fn magpie_as(addr: &str, user: &str, cmd: &[&str], args: &[&str]) -> Output {
@@ -311,7 +294,7 @@ async fn magpie_as(addr: &str, user: &str, cmd: &[&str], args: &[&str]) -> Outpu
 #[tokio::test]
 async fn group_create_send_and_info() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = start_magpied(dir.path()).await;
+    let server = start_magpied(dir.path(), "127.0.0.1:0".parse().expect("addr")).await;
     let addr = server.local_addr().to_string();
 
     let out = magpie_as(

@@ -4,17 +4,18 @@
 //! It uses `magpied::{Server, Settings, AppConfig}`: `Server::start(settings)`, `local_addr()`,
 //! `shutdown()`.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::{APP, SECRET, start_magpied};
 use magpie_auth::{AppSecret, Device, Platform, TokenClaims};
 use magpie_client::{
     Backoff, Client, ClientOptions, ErrorCode, Event, Events, Stored, conversation_id, pb, text,
 };
 
-const APP: &str = "demo";
-const SECRET: &str = "magpie-demo-secret-0001";
 const LIMIT: Duration = Duration::from_secs(10);
 
 fn now() -> u64 {
@@ -35,22 +36,6 @@ fn token(user: &str, device: &str) -> String {
         nonce: magpie_auth::random_nonce().expect("nonce"),
     };
     magpie_auth::mint(&claims, &AppSecret::new(SECRET).expect("secret")).expect("mint")
-}
-
-async fn start(dir: &std::path::Path, listen: SocketAddr) -> magpied::Server {
-    let settings = magpied::Settings {
-        listen,
-        data_dir: dir.to_path_buf(),
-        apps: vec![magpied::AppConfig {
-            id: APP.into(),
-            secret: SECRET.into(),
-            devices: Default::default(),
-        }],
-        ..magpied::Settings::default()
-    };
-    magpied::Server::start(settings)
-        .await
-        .expect("magpied starts")
 }
 
 fn options(addr: SocketAddr, user: &str, device: &str) -> ClientOptions {
@@ -105,7 +90,7 @@ fn text_of(m: &pb::Message) -> String {
 async fn send_receive_dedup_and_offline_sync() {
     bounded(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let server = start(dir.path(), "127.0.0.1:0".parse().expect("addr")).await;
+        let server = start_magpied(dir.path(), "127.0.0.1:0".parse().expect("addr")).await;
         let addr = server.local_addr();
         let (alice, mut alice_events) = Client::connect(options(addr, "alice", "phone"))
             .await
@@ -166,7 +151,7 @@ async fn send_receive_dedup_and_offline_sync() {
 async fn resumes_across_a_server_restart() {
     bounded(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let server = start(dir.path(), "127.0.0.1:0".parse().expect("addr")).await;
+        let server = start_magpied(dir.path(), "127.0.0.1:0".parse().expect("addr")).await;
         let addr = server.local_addr();
         let (_bob, mut events) = Client::connect(options(addr, "bob", "laptop"))
             .await
@@ -183,7 +168,7 @@ async fn resumes_across_a_server_restart() {
             other => panic!("expected GOING_AWAY, got {other:?}"),
         }
         // Same address, same data: bob comes back with his resume token.
-        let server = start(dir.path(), addr).await;
+        let server = start_magpied(dir.path(), addr).await;
         let (alice, _alice_events) = Client::connect(options(addr, "alice", "phone"))
             .await
             .expect("alice connects");
@@ -202,7 +187,7 @@ async fn resumes_across_a_server_restart() {
 async fn cli_send_and_listen() {
     bounded(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let server = start(dir.path(), "127.0.0.1:0".parse().expect("addr")).await;
+        let server = start_magpied(dir.path(), "127.0.0.1:0".parse().expect("addr")).await;
         let addr = server.local_addr().to_string();
         let magpie = env!("CARGO_BIN_EXE_magpie");
         let run = |args: Vec<String>| async move {

@@ -123,6 +123,24 @@ impl Drop for FakeServer {
     }
 }
 
+/// A real magpied in this process, listening on `listen`, serving [`APP`] with [`SECRET`] and
+/// keeping its data in `dir`.
+pub async fn start_magpied(dir: &std::path::Path, listen: SocketAddr) -> magpied::Server {
+    let settings = magpied::Settings {
+        listen,
+        data_dir: dir.to_path_buf(),
+        apps: vec![magpied::AppConfig {
+            id: APP.into(),
+            secret: SECRET.into(),
+            devices: Default::default(),
+        }],
+        ..magpied::Settings::default()
+    };
+    magpied::Server::start(settings)
+        .await
+        .expect("magpied starts")
+}
+
 pub fn conversation(a: &str, b: &str) -> String {
     magpie_client::conversation_id(a, b)
 }
