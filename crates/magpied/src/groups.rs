@@ -98,8 +98,14 @@ fn page(group_id: &str, g: &GroupRecord, viewer: &str, from: u32, budget: usize)
     info
 }
 
-/// The store operation a GROUP asks for; `Ok(None)` for `info`, a read.
-fn to_op(shared: &Shared, op: pb::group::Op) -> Result<Option<GroupOp>, (RequestCode, String)> {
+/// What a GROUP asks for: a change, which the store judges and commits, or a read.
+enum Request {
+    Change(GroupOp),
+    Info { members_from: u32 },
+}
+
+/// The request a GROUP operation makes, checked as far as the request alone allows.
+fn to_request(shared: &Shared, op: pb::group::Op) -> Result<Request, (RequestCode, String)> {
     use pb::group::Op;
     let op = match op {
         Op::Create(c) => {
@@ -141,7 +147,11 @@ fn to_op(shared: &Shared, op: pb::group::Op) -> Result<Option<GroupOp>, (Request
             GroupOp::SetRole(r.users, role)
         }
         Op::Dismiss(_) => GroupOp::Dismiss,
-        Op::Info(_) => return Ok(None),
+        Op::Info(q) => {
+            return Ok(Request::Info {
+                members_from: q.members_from,
+            });
+        }
     };
     // [GROUP-1.3]: judged first, so a long list costs nothing more.
     let max = shared.settings.max_group_request_users;
@@ -155,7 +165,7 @@ fn to_op(shared: &Shared, op: pb::group::Op) -> Result<Option<GroupOp>, (Request
         ));
     }
     check_users(op.users()).map_err(|e| (RequestCode::INVALID_USER_ID, e))?;
-    Ok(Some(op))
+    Ok(Request::Change(op))
 }
 
 /// Starts serving a GROUP request ([GROUP-2.1]).
@@ -167,17 +177,13 @@ pub(crate) fn start_group(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, g: pb::Gr
             format!("group id {:?}: {e}", g.group_id),
         ));
     }
-    let Some(op) = g.op.clone() else {
+    let Some(op) = g.op else {
         return ready(err(RequestCode::BAD_REQUEST, "GROUP without an operation"));
     };
-    let op = match to_op(shared, op) {
-        Ok(Some(op)) => op,
-        Ok(None) => {
-            let from = match g.op {
-                Some(pb::group::Op::Info(q)) => q.members_from,
-                _ => 0,
-            };
-            return ready(handle_info(shared, ctx, &g.group_id, from));
+    let op = match to_request(shared, op) {
+        Ok(Request::Change(op)) => op,
+        Ok(Request::Info { members_from }) => {
+            return ready(handle_info(shared, ctx, &g.group_id, members_from));
         }
         Err((code, message)) => return ready(err(code, message)),
     };

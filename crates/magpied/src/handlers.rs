@@ -266,17 +266,18 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
             offsets,
             duplicate,
         } => {
+            let message_id = format!("{conversation}/{seq}");
             if !duplicate {
                 let message = pb::Message {
                     seq,
-                    message_id: format!("{conversation}/{seq}"),
+                    message_id: message_id.clone(),
                     server_time_ms: time_ms,
                     ..template
                 };
                 push_stored(&pusher, &app, message, &offsets);
             }
             Body::SendAck(pb::SendAck {
-                message_id: format!("{conversation}/{seq}"),
+                message_id,
                 conversation_id: conversation,
                 seq,
                 server_time_ms: time_ms,

@@ -1,5 +1,7 @@
 //! Applying one [`Write`] inside a write transaction.
 
+use std::collections::HashSet;
+
 use super::heads::{Tracked, WriteCtx};
 use super::new_epoch;
 use crate::codec::{self, DedupRecord, key};
@@ -34,16 +36,12 @@ pub(super) fn apply(
                     users.push(p);
                 }
             }
-            let (stored, offsets) = store_message(cx, app, message, &users, now_ms)?;
-            if let Some(k) = dedup_key {
-                put_dedup(cx, k, &stored, content_hash, offsets.clone());
-            }
-            Ok(WriteResult::Appended {
-                seq: stored.seq,
-                time_ms: stored.time_ms,
-                offsets,
-                duplicate: false,
-            })
+            let retry = Retry {
+                dedup_key,
+                content_hash,
+                keep_offsets: true,
+            };
+            append_new(cx, app, message, retry, &users, now_ms)
         }
         Write::AppendGroupMessage {
             app,
@@ -62,17 +60,13 @@ pub(super) fn apply(
                 _ => return Ok(WriteResult::NotMember),
             };
             let users: Vec<&str> = record.members.iter().map(|m| m.user.as_str()).collect();
-            let (stored, offsets) = store_message(cx, app, message, &users, now_ms)?;
-            if let Some(k) = dedup_key {
-                // One offset per member would make the record as large as the group.
-                put_dedup(cx, k, &stored, content_hash, Vec::new());
-            }
-            Ok(WriteResult::Appended {
-                seq: stored.seq,
-                time_ms: stored.time_ms,
-                offsets,
-                duplicate: false,
-            })
+            // One offset per member would make the dedup record as large as the group.
+            let retry = Retry {
+                dedup_key,
+                content_hash,
+                keep_offsets: false,
+            };
+            append_new(cx, app, message, retry, &users, now_ms)
         }
         Write::Group {
             app,
@@ -92,14 +86,17 @@ pub(super) fn apply(
             let (notice, offsets) = match &plan.notice {
                 None => (None, Vec::new()),
                 Some(notice) => {
-                    // [GROUP-3.2]: the members after the change and the users it names.
+                    // [GROUP-3.2]: the members after the change and the users it names (a set:
+                    // a dismissal names every former member).
                     let mut users: Vec<&str> =
                         record.members.iter().map(|m| m.user.as_str()).collect();
-                    for u in &plan.also_told {
-                        if !users.contains(&u.as_str()) {
-                            users.push(u);
-                        }
-                    }
+                    let mut seen: HashSet<&str> = users.iter().copied().collect();
+                    users.extend(
+                        plan.also_told
+                            .iter()
+                            .map(String::as_str)
+                            .filter(|u| seen.insert(u)),
+                    );
                     let message = StoredMessage {
                         conversation: format!("g:{group}"),
                         seq: 0,
@@ -223,21 +220,45 @@ fn first_append(
     }))
 }
 
-fn put_dedup(
+/// What a new message's dedup record keeps, for answering its retries ([SYNC-5.3]).
+struct Retry<'a> {
+    /// `None` for a message without a client id: nothing is recorded.
+    dedup_key: Option<Vec<u8>>,
+    content_hash: &'a [u8; 32],
+    /// Keep the stream offsets, which a retry's answer repeats.
+    keep_offsets: bool,
+}
+
+/// Stores a message not seen before for `users` and records its client id.
+fn append_new(
     cx: &mut WriteCtx<'_>,
-    k: Vec<u8>,
-    stored: &StoredMessage,
-    content_hash: &[u8; 32],
-    offsets: Vec<(String, u64)>,
-) {
-    let record = DedupRecord {
-        conversation: stored.conversation.clone(),
+    app: &str,
+    message: &StoredMessage,
+    retry: Retry<'_>,
+    users: &[&str],
+    now_ms: u64,
+) -> Result<WriteResult, StoreError> {
+    let (stored, offsets) = store_message(cx, app, message, users, now_ms)?;
+    if let Some(k) = retry.dedup_key {
+        let record = DedupRecord {
+            conversation: stored.conversation,
+            seq: stored.seq,
+            time_ms: stored.time_ms,
+            content_hash: *retry.content_hash,
+            offsets: if retry.keep_offsets {
+                offsets.clone()
+            } else {
+                Vec::new()
+            },
+        };
+        cx.put(Tracked::Dedup, k, codec::encode_dedup(&record));
+    }
+    Ok(WriteResult::Appended {
         seq: stored.seq,
         time_ms: stored.time_ms,
-        content_hash: *content_hash,
         offsets,
-    };
-    cx.put(Tracked::Dedup, k, codec::encode_dedup(&record));
+        duplicate: false,
+    })
 }
 
 /// Allocates the next seq of the message's conversation, stores the message and appends its

@@ -209,7 +209,7 @@ fn notice_summary(n: &pb::GroupNotice) -> String {
     let users = n.users.join(", ");
     let what = match Kind::try_from(n.kind).unwrap_or(Kind::Unspecified) {
         Kind::Created => format!("created {:?} with {users}", n.name),
-        Kind::Joined if n.users == [n.actor.clone()] => "joined".to_owned(),
+        Kind::Joined if n.users.as_slice() == std::slice::from_ref(&n.actor) => "joined".to_owned(),
         Kind::Joined => format!("let {users} in"),
         Kind::JoinRequested => "asked to join".to_owned(),
         Kind::JoinRejected => format!("turned down {users}"),
