@@ -92,8 +92,15 @@ enum GroupCommand {
     },
     /// End the group; its id cannot be used again (owner).
     Dismiss(Target),
-    /// Show the group: members for members, pending requests for the owner and admins.
-    Info(Target),
+    /// Show the group: members for members, pending requests for the owner and admins. A page
+    /// that does not end the member list gives `members_next`, to pass as `--members-from`.
+    Info {
+        #[command(flatten)]
+        target: Target,
+        /// The index of the first member to list.
+        #[arg(long, default_value_t = 0)]
+        members_from: u32,
+    },
 }
 
 impl GroupCommand {
@@ -143,7 +150,10 @@ impl GroupCommand {
                 (target, Op::SetRole(set))
             }
             GroupCommand::Dismiss(target) => (target, Op::Dismiss(pb::GroupNone {})),
-            GroupCommand::Info(target) => (target, Op::Info(pb::GroupInfoQuery::default())),
+            GroupCommand::Info {
+                target,
+                members_from,
+            } => (target, Op::Info(pb::GroupInfoQuery { members_from })),
         }
     }
 }
@@ -233,7 +243,14 @@ mod tests {
         assert!(matches!(op, Op::Kick(u) if u.users == ["bob", "carol"]));
         let (_, op) = parse(&["transfer", "team", "bob"]);
         assert_eq!(op, Op::Transfer(pb::GroupTransfer { to: "bob".into() }));
-        assert!(matches!(parse(&["info", "team"]).1, Op::Info(_)));
+        assert!(matches!(
+            parse(&["info", "team"]).1,
+            Op::Info(pb::GroupInfoQuery { members_from: 0 })
+        ));
+        assert!(matches!(
+            parse(&["info", "team", "--members-from", "7"]).1,
+            Op::Info(pb::GroupInfoQuery { members_from: 7 })
+        ));
         assert!(
             try_parse(&["invite", "team"]).is_err(),
             "invite names users"
