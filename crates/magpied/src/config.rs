@@ -104,6 +104,9 @@ pub struct Settings {
     pub apps: Vec<AppConfig>,
     /// Store durability.
     pub durability: DurabilityMode,
+    /// With relaxed durability, milliseconds between background fsyncs of the journal (default
+    /// 200): the most a crash of the machine can lose.
+    pub flush_interval_ms: u64,
     /// Largest encoded SEND content in bytes (default 16 KiB; C14, [SYNC-6.2]).
     pub max_content_size: u32,
     /// Message retention in seconds (default 7 days; [SYNC-8.1]).
@@ -136,6 +139,11 @@ pub struct Settings {
     pub max_group_request_users: usize,
     /// Writes per group commit at most (default 256).
     pub max_commit_batch: usize,
+    /// Threads of the async runtime that serves connections (default 0: one per core less the
+    /// one the store's commit thread keeps busy under load, at least 1). On 2 cores a second
+    /// worker made pairs 5-10% slower: it only competes with the commit thread and adds
+    /// cross-thread wakeups (`benches/RESULTS.md`).
+    pub worker_threads: usize,
     /// Heartbeat interval when the client asks for none, seconds (default 30).
     pub default_heartbeat_secs: u64,
     /// Handshake timeout, seconds (default 10).
@@ -167,6 +175,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("magpie-data"),
             apps: Vec::new(),
             durability: DurabilityMode::Immediate,
+            flush_interval_ms: 200,
             max_content_size: 16 * 1024,
             retention_secs: 7 * 24 * 3600,
             max_messages_per_conversation: 0,
@@ -182,6 +191,7 @@ impl Default for Settings {
             max_group_name: 128,
             max_group_request_users: 100,
             max_commit_batch: 256,
+            worker_threads: 0,
             default_heartbeat_secs: 30,
             handshake_timeout_secs: 10,
             max_request_errors: 100,
@@ -194,6 +204,17 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The worker threads to start: [`Settings::worker_threads`], or when that is 0 one per core
+    /// less one for the commit thread, at least 1.
+    pub fn runtime_workers(&self) -> usize {
+        if self.worker_threads > 0 {
+            return self.worker_threads;
+        }
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get().saturating_sub(1))
+            .max(1)
+    }
+
     /// Reads a TOML file.
     pub fn from_toml(text: &str) -> Result<Settings, String> {
         toml::from_str(text).map_err(|e| e.to_string())

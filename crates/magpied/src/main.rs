@@ -76,8 +76,7 @@ fn demo_app(data_dir: &std::path::Path) -> std::io::Result<AppConfig> {
     })
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -157,6 +156,23 @@ async fn main() -> ExitCode {
             }
         }
     }
+    let workers = settings.runtime_workers();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("magpied: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(settings))
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+async fn serve(settings: Settings) -> ExitCode {
     let server = match Server::start(settings).await {
         Ok(s) => s,
         Err(e) => {
