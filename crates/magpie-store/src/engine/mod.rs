@@ -27,12 +27,13 @@
 //! snapshots.
 
 mod heads;
+mod journal;
 mod retention;
 mod write;
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -69,6 +70,8 @@ pub struct FjallStore {
     db: Database,
     ks: Keyspaces,
     persist: PersistMode,
+    /// The journals, for the relaxed mode's background fsync.
+    journals: Arc<journal::Journals>,
     flusher: Mutex<Option<Flusher>>,
     /// The heads the writer committed; held for every write transaction.
     writer: Mutex<heads::HeadCache>,
@@ -110,25 +113,19 @@ impl FjallStore {
             revocations: open("revocations")?,
             groups: open("groups")?,
         };
+        let journals = Arc::new(journal::Journals::new(&config.path));
         let (persist, flusher) = match config.durability {
             Durability::Immediate => (PersistMode::SyncAll, None),
             Durability::Relaxed => {
                 let (stop, rx) = mpsc::channel::<()>();
                 let flush_db = db.clone();
                 let interval = config.flush_interval;
-                let dir = config.path.clone();
+                let flush_journals = Arc::clone(&journals);
                 let thread = std::thread::Builder::new()
                     .name("magpie-store-flush".into())
                     .spawn(move || {
                         while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(interval) {
-                            match sync_journals(&dir) {
-                                Ok(n) if n > 0 => continue,
-                                Ok(_) => {}
-                                Err(e) => tracing::warn!(error = %e, "journal fsync failed"),
-                            }
-                            // No journal found, or a failure: fjall's own persist, which also
-                            // poisons the database if the disk fails ("fsyncgate").
-                            if let Err(e) = flush_db.persist(PersistMode::SyncAll) {
+                            if let Err(e) = sync(&flush_db, &flush_journals) {
                                 tracing::error!(error = %e, "background fsync failed");
                             }
                         }
@@ -141,6 +138,7 @@ impl FjallStore {
             db,
             ks,
             persist,
+            journals,
             flusher: Mutex::new(flusher),
             writer: Mutex::new(heads::HeadCache::default()),
             retention: Mutex::new(()),
@@ -201,35 +199,22 @@ impl Drop for FjallStore {
     }
 }
 
-/// Fsyncs the journal files of the database in `dir` without fjall's journal lock; returns how
-/// many it synced.
-///
-/// `Database::persist` holds the journal lock for the whole fsync, so the relaxed mode's
-/// background fsync stalled every commit for its duration (1 to 10 ms on this project's disk,
-/// every interval): the tail of relaxed-mode latency. fsync(2) through any descriptor makes what
-/// was written to a file durable, and in relaxed mode every commit has written its journal entry
-/// to the operating system before it returns, so syncing descriptors of our own covers every
-/// acked write. The names (`<n>.jnl` in the database folder) are fjall's layout; the caller falls
-/// back to `Database::persist` when none is found.
-fn sync_journals(dir: &std::path::Path) -> std::io::Result<usize> {
-    let mut synced = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "jnl") {
-            match std::fs::File::open(&path) {
-                Ok(file) => {
-                    file.sync_all()?;
-                    synced += 1;
-                }
-                // Retired (its data flushed to tables) since the listing.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
+/// Makes every written commit durable: an fsync of the journals without fjall's journal lock
+/// (see the `journal` module), or fjall's own persist when no journal is found. After a failed
+/// fsync every later commit fails instead of acknowledging what may be lost ("fsyncgate").
+fn sync(db: &Database, journals: &journal::Journals) -> Result<(), StoreError> {
+    match journals.sync() {
+        Ok(n) if n > 0 => Ok(()),
+        Ok(_) => db
+            .persist(PersistMode::SyncAll)
+            .context("fsyncing the journal"),
+        Err(e) => {
+            // fjall's turn, so that it poisons itself too; the writes are refused either way
+            // (`Journals::failed`).
+            let _ = db.persist(PersistMode::SyncAll);
+            Err(StoreError::backend("fsyncing the journal", e))
         }
     }
-    // The folder's entries, for a journal created since the last pass.
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(synced)
 }
 
 /// A conversation's info as `r` sees it (the default for an unknown conversation).
@@ -383,6 +368,12 @@ impl Store for FjallStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        if self.journals.failed() {
+            return Err(StoreError::backend(
+                "writing",
+                std::io::Error::other("an fsync of the journal failed; reopen the store"),
+            ));
+        }
         let now = now_ms();
         let mut cache = self.writer();
         let mut cx = self.transaction(&mut cache, batch.len());
@@ -534,8 +525,8 @@ impl Store for FjallStore {
 mod tests {
     use super::*;
 
-    /// The relaxed mode's fsync finds fjall's journal where it expects it (if fjall moves it,
-    /// this fails and the flusher falls back to `Database::persist`).
+    /// `sync` finds fjall's journal where it expects it (if fjall moves it, this fails and
+    /// `sync` falls back to `Database::persist`).
     #[test]
     fn the_journal_is_found_and_synced() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -549,6 +540,6 @@ mod tests {
                 at: 1,
             }])
             .expect("commit");
-        assert!(sync_journals(dir.path()).expect("sync") >= 1);
+        assert!(store.journals.sync().expect("sync") >= 1);
     }
 }
