@@ -13,8 +13,8 @@
 //! # Semantics worth knowing
 //!
 //! - **Epochs.** A user's stream gets its random non-zero epoch when it is created: by the first
-//!   event written to it, or by the first [`Store::stream_head`] call, which creates and persists
-//!   the stream (one durable write, once per user) so that the epoch a client sees never changes.
+//!   event written to it, or by [`Write::OpenStream`], which a server commits before it shows a
+//!   user their stream's head, so that the epoch a client sees never changes.
 //! - **Time.** A message stored with `time_ms == 0` is stamped with the system clock. Nonce
 //!   expiry is checked against the system clock.
 //! - **Retention** ([`Store::apply_retention`]) drops the events that point at dropped messages
@@ -114,9 +114,9 @@ pub trait Store: Send + Sync + 'static {
     /// If any write is invalid ([`Write::validate`]) or the engine fails, nothing is applied.
     fn commit(&self, batch: &[Write]) -> Result<Vec<WriteResult>, StoreError>;
 
-    /// The user's stream head. Creates and persists the stream (and its epoch) if it does not
-    /// exist yet, so the epoch returned is the one every later call returns.
-    fn stream_head(&self, app: &str, user: &str) -> Result<StreamHead, StoreError>;
+    /// The user's stream head, `None` if the stream does not exist yet ([`Write::OpenStream`]
+    /// creates it; so does the first event for the user).
+    fn stream(&self, app: &str, user: &str) -> Result<Option<StreamHead>, StoreError>;
 
     /// Events with offset > `after`, in order, at most `limit`, joined with their messages.
     /// Events dropped by retention are skipped (the offsets have holes).

@@ -208,6 +208,15 @@ pub enum Write {
         /// Tokens minted before this are rejected.
         at: u64,
     },
+    /// Creates the user's stream with a fresh epoch if it does not exist yet ([SYNC-3.1]), and
+    /// answers its head, [`WriteResult::Stream`]. Through the group committer, so that a storm
+    /// of first logins shares fsyncs instead of taking one each.
+    OpenStream {
+        /// The app.
+        app: String,
+        /// The user.
+        user: String,
+    },
 }
 
 /// The answer to one [`Write`].
@@ -239,6 +248,8 @@ pub enum WriteResult {
     NonceReplayed,
     /// The revocation time is set.
     Revoked,
+    /// The stream's head ([`Write::OpenStream`]): the epoch it will keep.
+    Stream(StreamHead),
     /// A group message's sender is not a member of the group, or there is no such group.
     NotMember,
     /// A group operation was applied.
@@ -319,7 +330,7 @@ impl Write {
                 check_id("app", app, false)?;
                 check_id("nonce", nonce, false)
             }
-            Write::Revoke { app, user, .. } => {
+            Write::Revoke { app, user, .. } | Write::OpenStream { app, user } => {
                 check_id("app", app, false)?;
                 check_id("user", user, false)
             }

@@ -62,7 +62,7 @@ async fn a_thousand_concurrent_submits_are_grouped() {
     }
     assert_eq!(total, (TASKS * PER_TASK) as u64);
     // Every message reached the shared watcher's stream, each offset once.
-    let head = store.stream_head(APP, "watcher").unwrap();
+    let head = store.stream(APP, "watcher").unwrap().expect("stream");
     assert_eq!(head.last_offset, total);
 
     let stats = committer.stats();

@@ -102,8 +102,9 @@ fn crash_and_check(mode: &str, kill_after: usize) {
     // Every stored message has its events.
     assert_eq!(
         store
-            .stream_head(APP, "bob")
+            .stream(APP, "bob")
             .expect("crash test step")
+            .expect("stream")
             .last_offset,
         last
     );

@@ -74,7 +74,10 @@ fn by_count_keeps_the_newest_and_drops_their_events() {
         EventKind::Read { seq, .. } => *seq == 9,
     }));
     // The stream's head does not move back.
-    assert_eq!(store.stream_head(APP, "b").unwrap().last_offset, 13);
+    assert_eq!(
+        store.stream(APP, "b").unwrap().expect("stream").last_offset,
+        13
+    );
     // The dedup entry went with the message: a very late retry is a new message.
     let r = store
         .commit(&[append("u:a:b", "a", "m1", "b1", &["a", "b"])])
@@ -210,15 +213,18 @@ fn dropping_every_message_and_event_never_moves_a_head_back() {
         let stats = store.apply_retention(10_000, 1_000, 0).unwrap();
         assert_eq!((stats.messages, stats.events), (3, 6));
         assert!(store.read_events(APP, "z", 0, 10).unwrap().is_empty());
-        assert_eq!(store.stream_head(APP, "z").unwrap().last_offset, 3);
-        store.stream_head(APP, "z").unwrap().epoch
+        assert_eq!(
+            store.stream(APP, "z").unwrap().expect("stream").last_offset,
+            3
+        );
+        store.stream(APP, "z").unwrap().expect("stream").epoch
     };
     // After a reopen the heads come from disk, not from the writer's cache.
     let store = open(dir.path());
     let info = store.conversation(APP, "g:old").unwrap();
     assert_eq!((info.last_seq, info.visible_from), (3, 4));
     assert!(store.history(APP, "g:old", 0, true, 10).unwrap().is_empty());
-    let z = store.stream_head(APP, "z").unwrap();
+    let z = store.stream(APP, "z").unwrap().expect("stream");
     assert_eq!((z.epoch, z.last_offset), (epoch, 3));
     let r = store
         .commit(&[append("g:old", "a", "m4", "again", &["a", "z"])])

@@ -100,8 +100,22 @@ fn every_participant_gets_one_event_sender_included() {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.stream_head(APP, "alice").unwrap().last_offset, 3);
-    assert_eq!(store.stream_head(APP, "carol").unwrap().last_offset, 1);
+    assert_eq!(
+        store
+            .stream(APP, "alice")
+            .unwrap()
+            .expect("stream")
+            .last_offset,
+        3
+    );
+    assert_eq!(
+        store
+            .stream(APP, "carol")
+            .unwrap()
+            .expect("stream")
+            .last_offset,
+        1
+    );
 }
 
 #[test]
@@ -190,10 +204,22 @@ fn data_and_epochs_survive_a_reopen() {
                 },
             ])
             .unwrap();
-        let head = store.stream_head(APP, "b").unwrap();
-        // A user who never received anything: the first call creates the stream.
-        let lurker = store.stream_head(APP, "lurker").unwrap();
-        assert_eq!(store.stream_head(APP, "lurker").unwrap(), lurker);
+        let head = store.stream(APP, "b").unwrap().expect("b's stream");
+        // A user who never received anything: no stream until it is opened, and opening it
+        // again answers the same head.
+        assert_eq!(store.stream(APP, "lurker").unwrap(), None);
+        let open_lurker = || Write::OpenStream {
+            app: APP.into(),
+            user: "lurker".into(),
+        };
+        let [WriteResult::Stream(lurker)] = store.commit(&[open_lurker()]).unwrap()[..] else {
+            panic!("no stream head")
+        };
+        assert_eq!(
+            store.commit(&[open_lurker()]).unwrap(),
+            [WriteResult::Stream(lurker)]
+        );
+        assert_eq!(store.stream(APP, "lurker").unwrap(), Some(lurker));
         (head, lurker)
     };
     assert_ne!(head.epoch, 0);
@@ -203,8 +229,11 @@ fn data_and_epochs_survive_a_reopen() {
     assert_eq!(lurker.last_offset, 0);
 
     let store = open(dir.path());
-    assert_eq!(store.stream_head(APP, "b").unwrap(), head);
-    assert_eq!(store.stream_head(APP, "lurker").unwrap(), lurker);
+    assert_eq!(store.stream(APP, "b").unwrap().expect("stream"), head);
+    assert_eq!(
+        store.stream(APP, "lurker").unwrap().expect("stream"),
+        lurker
+    );
     assert_eq!(store.history(APP, "u:a:b", 0, true, 10).unwrap().len(), 1);
     assert_eq!(store.read_seq(APP, "b", "u:a:b").unwrap(), 1);
     assert_eq!(store.revoked_before(APP, "a").unwrap(), 1_767_225_600);
@@ -213,7 +242,7 @@ fn data_and_epochs_survive_a_reopen() {
         .commit(&[append("u:a:b", "b", "2", "two", &["a", "b"])])
         .unwrap();
     assert_eq!(seq_of(&r[0]), 2);
-    let b = store.stream_head(APP, "b").unwrap();
+    let b = store.stream(APP, "b").unwrap().expect("stream");
     assert_eq!(
         b,
         StreamHead {

@@ -13,6 +13,7 @@ use futures::{FutureExt, SinkExt, StreamExt};
 use magpie_session::{
     Body, ServerConnection, ServerEvent, close, compression_to_proto, limits_to_proto, pb,
 };
+use magpie_store::{StreamHead, Write, WriteResult};
 use magpie_wire::{ErrorCode, VarInt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -271,6 +272,24 @@ fn apply(conn: &mut ServerConnection, out: Outbound) {
     }
 }
 
+/// The user's stream head; a new user's stream is opened through the group committer, so that
+/// its epoch is durable before the client sees it ([SYNC-3.1]) and a storm of first logins
+/// shares fsyncs instead of blocking a runtime thread on one each.
+async fn open_stream(shared: &Shared, app: &str, user: &str) -> Result<StreamHead, String> {
+    if let Some(head) = shared.store.stream(app, user).map_err(|e| e.to_string())? {
+        return Ok(head);
+    }
+    let open = Write::OpenStream {
+        app: app.to_owned(),
+        user: user.to_owned(),
+    };
+    match shared.committer.submit(open).await {
+        Ok(WriteResult::Stream(head)) => Ok(head),
+        Ok(other) => Err(format!("the store answered {other:?}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Authenticates the HELLO, applies the device policy and writes WELCOME ([SESSION-2.4]).
 async fn open(
     shared: &Arc<Shared>,
@@ -299,7 +318,7 @@ async fn open(
         .map(|a| a.policy.clone())
         .unwrap_or_default();
     let now_ms = unix_now_ms();
-    let head = match shared.store.stream_head(&identity.app, &identity.user) {
+    let head = match open_stream(shared, &identity.app, &identity.user).await {
         Ok(h) => h,
         Err(e) => {
             conn.reject(ErrorCode::INTERNAL_ERROR, format!("store: {e}"));

@@ -424,8 +424,10 @@ fn fault_ack_without_commit(shared: &Shared, app: &str, conversation: String, no
 
 fn handle_sync(shared: &Shared, ctx: &SessionCtx, sync: pb::Sync) -> Body {
     let me = &ctx.id;
-    let head = match shared.store.stream_head(&me.app, &me.user) {
-        Ok(h) => h,
+    // The session opened the stream when it started.
+    let head = match shared.store.stream(&me.app, &me.user) {
+        Ok(Some(h)) => h,
+        Ok(None) => return err(RequestCode::INTERNAL, format!("no stream for {}", me.user)),
         Err(e) => return err(RequestCode::INTERNAL, format!("store: {e}")),
     };
     let after = sync.after.unwrap_or_default();

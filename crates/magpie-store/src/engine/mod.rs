@@ -387,16 +387,8 @@ impl Store for FjallStore {
         Ok(results)
     }
 
-    fn stream_head(&self, app: &str, user: &str) -> Result<StreamHead, StoreError> {
-        if let Some(head) = stream_in(&self.db.snapshot(), &self.ks, app, user)? {
-            return Ok(head);
-        }
-        // First sight of this stream: create it, durably, so the epoch never changes.
-        let mut cache = self.writer();
-        let mut cx = self.transaction(&mut cache, 0);
-        let head = write::head_or_create(&mut cx, app, user)?;
-        cx.commit("creating a stream")?;
-        Ok(head)
+    fn stream(&self, app: &str, user: &str) -> Result<Option<StreamHead>, StoreError> {
+        stream_in(&self.db.snapshot(), &self.ks, app, user)
     }
 
     fn read_events(

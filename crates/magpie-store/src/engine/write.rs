@@ -186,6 +186,7 @@ pub(super) fn apply(
             );
             Ok(WriteResult::Revoked)
         }
+        Write::OpenStream { app, user } => head_or_create(cx, app, user).map(WriteResult::Stream),
     }
 }
 
@@ -321,11 +322,7 @@ fn read_group(
 }
 
 /// The user's stream head, creating the stream (with a fresh epoch) if it does not exist.
-pub(super) fn head_or_create(
-    cx: &mut WriteCtx<'_>,
-    app: &str,
-    user: &str,
-) -> Result<StreamHead, StoreError> {
+fn head_or_create(cx: &mut WriteCtx<'_>, app: &str, user: &str) -> Result<StreamHead, StoreError> {
     if let Some(head) = cx.stream(app, user)? {
         return Ok(head);
     }
