@@ -2,12 +2,12 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use tokio::sync::{oneshot, watch};
 
-use crate::{Store, StoreError, Write, WriteResult};
+use crate::{Durability, Store, StoreError, Write, WriteResult};
 
 /// A queued write and where its answer goes.
 struct Job {
@@ -20,33 +20,65 @@ struct Counters {
     commits: AtomicU64,
     writes: AtomicU64,
     largest_batch: AtomicU64,
+    syncs: AtomicU64,
 }
 
 /// What a [`GroupCommitter`] has done so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CommitterStats {
-    /// Calls of [`Store::commit`] (successful or not).
+    /// Batches handed to the store (successful or not).
     pub commits: u64,
-    /// Writes handed to those calls.
+    /// Writes in those batches.
     pub writes: u64,
-    /// The most writes in one commit.
+    /// The most writes in one batch.
     pub largest_batch: u64,
+    /// Calls of [`Store::sync`] by the sync thread (with [`Durability::Immediate`], for the
+    /// batches written while more writes waited; one covers every batch written during the
+    /// previous one).
+    pub syncs: u64,
+}
+
+/// How far the batches of a pipelined committer are: written (visible to readers) and settled
+/// (durable, or answered with an error).
+struct Progress {
+    /// Batches the commit thread has begun to write. Counted before the write, so a reader that
+    /// sees a batch's data finds it counted.
+    begun: AtomicU64,
+    /// Batches settled, in order.
+    settled: watch::Sender<u64>,
+    /// An fsync failed: what was written may not be durable, and nothing read since may be
+    /// shown. Set before the failed batches count as settled.
+    failed: AtomicBool,
 }
 
 /// Merges concurrent writes into group commits.
 ///
-/// A dedicated thread takes whatever is queued when it becomes free (at most `max_batch` writes),
-/// commits it with one [`Store::commit`], and answers every submitter. It never waits for a batch
-/// to fill: a lone write is committed at once, and writes that arrive during a commit form the
-/// next batch. Under load the batch grows by itself to what arrives during one fsync.
+/// A dedicated thread takes whatever is queued when it becomes free (at most `max_batch` writes)
+/// and applies it as one transaction. It never waits for a batch to fill: a lone write is
+/// committed at once, and writes that arrive meanwhile form the next batch, so under load the
+/// batch grows by itself.
 ///
-/// The handle is cheap to clone. When every handle is dropped, the thread commits what is still
-/// queued and exits; [`GroupCommitter::close`] waits for that.
+/// With [`Durability::Immediate`], under load the fsync runs beside the writing: when more
+/// writes wait behind a batch, the commit thread writes it ([`Store::write`]) and hands it to a
+/// sync thread, which fsyncs ([`Store::sync`]) and then answers it, while the commit thread
+/// writes the next batch; one fsync covers every batch written during the previous one. A batch
+/// with nothing waiting behind it is committed with its own fsync ([`Store::commit`]) by the
+/// commit thread. Either way an answer means the write is durable. Readers can see a written
+/// batch before it is durable, so whatever is shown to a client after a read waits for
+/// [`GroupCommitter::settled`].
+///
+/// With [`Durability::Relaxed`] the commit thread commits ([`Store::commit`]) and answers at
+/// once; the store fsyncs in the background.
+///
+/// The handle is cheap to clone. When every handle is dropped, the threads commit what is still
+/// queued and exit; [`GroupCommitter::close`] waits for that.
 #[derive(Clone)]
 pub struct GroupCommitter {
     queue: mpsc::Sender<Job>,
     counters: Arc<Counters>,
     exited: watch::Receiver<bool>,
+    /// `None` when the commit thread answers at once (relaxed durability).
+    progress: Option<Arc<Progress>>,
 }
 
 impl std::fmt::Debug for GroupCommitter {
@@ -61,8 +93,9 @@ impl GroupCommitter {
     /// The batch limit used when `start` is given 0.
     pub const DEFAULT_MAX_BATCH: usize = 256;
 
-    /// Starts the commit thread for `store`. `max_batch` caps the writes per commit (0: the
-    /// default, [`Self::DEFAULT_MAX_BATCH`]).
+    /// Starts the commit thread (and with [`Durability::Immediate`] the sync thread) for
+    /// `store`. `max_batch` caps the writes per batch (0: the default,
+    /// [`Self::DEFAULT_MAX_BATCH`]).
     ///
     /// # Panics
     ///
@@ -76,11 +109,24 @@ impl GroupCommitter {
         let (queue, rx) = mpsc::channel::<Job>();
         let (exited_tx, exited) = watch::channel(false);
         let counters = Arc::new(Counters::default());
+        let progress = (store.durability() == Durability::Immediate).then(|| {
+            Arc::new(Progress {
+                begun: AtomicU64::new(0),
+                settled: watch::Sender::new(0),
+                failed: AtomicBool::new(false),
+            })
+        });
         let thread_counters = Arc::clone(&counters);
+        let thread_progress = progress.clone();
         std::thread::Builder::new()
             .name("magpie-group-commit".into())
             .spawn(move || {
-                run(store.as_ref(), &rx, max_batch, &thread_counters);
+                match thread_progress {
+                    None => run(store.as_ref(), &rx, max_batch, &thread_counters),
+                    Some(progress) => {
+                        run_pipelined(&store, &rx, max_batch, &thread_counters, &progress);
+                    }
+                }
                 // Release the store before announcing the exit, so that a closer may reopen it.
                 drop(store);
                 let _ = exited_tx.send(true);
@@ -90,6 +136,7 @@ impl GroupCommitter {
             queue,
             counters,
             exited,
+            progress,
         }
     }
 
@@ -118,12 +165,43 @@ impl GroupCommitter {
         Ok(async move { answer.await.map_err(|_| StoreError::CommitterStopped)? })
     }
 
+    /// Resolves once every batch the commit thread has begun so far is durable (or answered
+    /// with an error). A reader calls it after reading and shows the client what it read only
+    /// then, so no client sees a write that a power loss could still take back. Ready at once
+    /// with relaxed durability, where acknowledged writes are not fsynced either.
+    ///
+    /// An error once an fsync has failed: what the read saw may not be durable.
+    pub fn settled(&self) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
+        let wait = self.progress.as_ref().map(|p| {
+            (
+                Arc::clone(p),
+                p.begun.load(Ordering::SeqCst),
+                p.settled.subscribe(),
+            )
+        });
+        async move {
+            let Some((progress, begun, mut settled)) = wait else {
+                return Ok(());
+            };
+            // An error means the threads are gone, with nothing left to wait for.
+            let _ = settled.wait_for(|n| *n >= begun).await;
+            if progress.failed.load(Ordering::SeqCst) {
+                return Err(StoreError::backend(
+                    "reading",
+                    std::io::Error::other("an fsync of the journal failed; restart the server"),
+                ));
+            }
+            Ok(())
+        }
+    }
+
     /// Counters since the start.
     pub fn stats(&self) -> CommitterStats {
         CommitterStats {
             commits: self.counters.commits.load(Ordering::Relaxed),
             writes: self.counters.writes.load(Ordering::Relaxed),
             largest_batch: self.counters.largest_batch.load(Ordering::Relaxed),
+            syncs: self.counters.syncs.load(Ordering::Relaxed),
         }
     }
 
@@ -137,58 +215,231 @@ impl GroupCommitter {
     }
 }
 
-/// The commit thread: until every sender is gone and the queue is empty.
+/// Takes the next batch into `writes` and `replies`: `held` (a job taken early) or else the
+/// next job, blocking for it, then what is queued, up to `max_batch`. `false` once every sender
+/// is gone and the queue is empty.
+fn next_batch(
+    rx: &mpsc::Receiver<Job>,
+    held: &mut Option<Job>,
+    max_batch: usize,
+    writes: &mut Vec<Write>,
+    replies: &mut Vec<Reply>,
+    counters: &Counters,
+) -> bool {
+    let first = match held.take() {
+        Some(job) => job,
+        None => match rx.recv() {
+            Ok(job) => job,
+            Err(_) => return false,
+        },
+    };
+    writes.push(first.write);
+    replies.push(first.reply);
+    while writes.len() < max_batch {
+        match rx.try_recv() {
+            Ok(job) => {
+                writes.push(job.write);
+                replies.push(job.reply);
+            }
+            Err(_) => break,
+        }
+    }
+    let n = writes.len() as u64;
+    counters.commits.fetch_add(1, Ordering::Relaxed);
+    counters.writes.fetch_add(n, Ordering::Relaxed);
+    counters.largest_batch.fetch_max(n, Ordering::Relaxed);
+    true
+}
+
+type Reply = oneshot::Sender<Result<WriteResult, StoreError>>;
+
+/// Answers a batch: result `i` to reply `i`, or `error` to every one.
+fn answer(replies: Vec<Reply>, outcome: Result<Vec<WriteResult>, StoreError>) {
+    match outcome {
+        Ok(results) => {
+            for (reply, result) in replies.into_iter().zip(results) {
+                // The submitter may have gone away; the write is committed all the same.
+                let _ = reply.send(Ok(result));
+            }
+        }
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// The store's results for a batch of `n` writes; an error if they do not match the batch, or
+/// `None` if the store panicked (the commit thread stops: its state is unknown).
+fn outcome(
+    n: usize,
+    call: impl FnOnce() -> Result<Vec<WriteResult>, StoreError>,
+) -> Option<Result<Vec<WriteResult>, StoreError>> {
+    match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(Ok(results)) if results.len() == n => Some(Ok(results)),
+        Ok(Ok(results)) => {
+            tracing::error!(
+                writes = n,
+                results = results.len(),
+                "store answered a batch with the wrong number of results; the committer stops"
+            );
+            None
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, writes = n, "group commit failed");
+            Some(Err(e))
+        }
+        Err(_) => {
+            tracing::error!("the store panicked in a group commit; the committer stops");
+            None
+        }
+    }
+}
+
+/// The commit thread with relaxed durability: commit and answer, until every sender is gone
+/// and the queue is empty.
 fn run(store: &dyn Store, rx: &mpsc::Receiver<Job>, max_batch: usize, counters: &Counters) {
     // Reused from round to round instead of regrowing in every one.
     let mut writes = Vec::new();
     let mut replies = Vec::new();
-    while let Ok(first) = rx.recv() {
-        writes.push(first.write);
-        replies.push(first.reply);
-        while writes.len() < max_batch {
-            match rx.try_recv() {
-                Ok(job) => {
-                    writes.push(job.write);
-                    replies.push(job.reply);
-                }
-                Err(_) => break,
-            }
-        }
-        let n = writes.len() as u64;
-        counters.commits.fetch_add(1, Ordering::Relaxed);
-        counters.writes.fetch_add(n, Ordering::Relaxed);
-        counters.largest_batch.fetch_max(n, Ordering::Relaxed);
-        match catch_unwind(AssertUnwindSafe(|| store.commit(&writes))) {
-            Ok(Ok(results)) if results.len() == replies.len() => {
-                for (reply, result) in replies.drain(..).zip(results) {
-                    // The submitter may have gone away; the write is committed all the same.
-                    let _ = reply.send(Ok(result));
-                }
-            }
-            Ok(Ok(results)) => {
-                tracing::error!(
-                    writes = writes.len(),
-                    results = results.len(),
-                    "store answered a batch with the wrong number of results"
-                );
-                for reply in replies.drain(..) {
-                    let _ = reply.send(Err(StoreError::CommitterStopped));
-                }
-                return;
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, writes = writes.len(), "group commit failed");
-                for reply in replies.drain(..) {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
-            Err(_) => {
-                tracing::error!("the store panicked in a group commit; the committer stops");
-                // Dropping the replies answers their submitters with `CommitterStopped`.
-                return;
-            }
-        }
+    while next_batch(
+        rx,
+        &mut None,
+        max_batch,
+        &mut writes,
+        &mut replies,
+        counters,
+    ) {
+        // Dropping the replies (on a stop) answers their submitters with `CommitterStopped`.
+        let Some(outcome) = outcome(writes.len(), || store.commit(&writes)) else {
+            return;
+        };
+        answer(std::mem::take(&mut replies), outcome);
         // The batch's messages are not held while the thread waits for the next one.
         writes.clear();
+    }
+}
+
+/// A written batch on its way to the sync thread.
+struct Written {
+    /// The batch's number: batches are numbered from 1 in the order they are written.
+    number: u64,
+    replies: Vec<Reply>,
+    outcome: Result<Vec<WriteResult>, StoreError>,
+}
+
+impl Progress {
+    /// Batches up to `number` are settled: every one of them was written before an fsync that
+    /// has returned (or failed and is answered).
+    fn settle(&self, number: u64) {
+        self.settled.send_if_modified(|settled| {
+            let newer = number > *settled;
+            if newer {
+                *settled = number;
+            }
+            newer
+        });
+    }
+}
+
+/// The commit thread with immediate durability. A batch written while more writes wait is
+/// handed to the sync thread, so that the next batch is written during its fsync; a batch with
+/// nothing waiting behind it has nothing to overlap with and is committed here with its own
+/// fsync ([`Store::commit`]), which spares the low-load case a thread hop per write. That
+/// fsync also covers every batch written before it, whatever the sync thread is doing.
+fn run_pipelined(
+    store: &Arc<dyn Store>,
+    rx: &mpsc::Receiver<Job>,
+    max_batch: usize,
+    counters: &Arc<Counters>,
+    progress: &Arc<Progress>,
+) {
+    let (to_sync, written) = mpsc::channel::<Written>();
+    let syncer = {
+        let (store, counters, progress) = (store.clone(), counters.clone(), progress.clone());
+        std::thread::Builder::new()
+            .name("magpie-sync".into())
+            .spawn(move || sync_loop(store.as_ref(), &written, &counters, &progress))
+            .expect("cannot start the sync thread")
+    };
+    let mut writes = Vec::new();
+    let mut replies = Vec::new();
+    let mut held = None;
+    while next_batch(
+        rx,
+        &mut held,
+        max_batch,
+        &mut writes,
+        &mut replies,
+        counters,
+    ) {
+        // Does more wait? (Taking the next job is how to look.)
+        held = rx.try_recv().ok();
+        // Before the write: a reader that sees the batch must find it counted.
+        let number = progress.begun.fetch_add(1, Ordering::SeqCst) + 1;
+        if held.is_none() {
+            let Some(outcome) = outcome(writes.len(), || store.commit(&writes)) else {
+                progress.settle(number);
+                break;
+            };
+            answer(std::mem::take(&mut replies), outcome);
+            progress.settle(number);
+        } else {
+            let Some(outcome) = outcome(writes.len(), || store.write(&writes)) else {
+                // Settled, so that no reader waits for it; the replies are dropped.
+                progress.settle(number);
+                break;
+            };
+            let batch = Written {
+                number,
+                replies: std::mem::take(&mut replies),
+                outcome,
+            };
+            if to_sync.send(batch).is_err() {
+                break;
+            }
+        }
+        writes.clear();
+    }
+    drop(to_sync);
+    let _ = syncer.join();
+}
+
+/// The sync thread: takes every written batch waiting, fsyncs once, answers them in order.
+fn sync_loop(
+    store: &dyn Store,
+    written: &mpsc::Receiver<Written>,
+    counters: &Counters,
+    progress: &Progress,
+) {
+    let mut group = Vec::new();
+    while let Ok(first) = written.recv() {
+        group.push(first);
+        group.extend(written.try_iter());
+        // A batch that failed wrote nothing and needs no fsync.
+        let synced = if group.iter().any(|b| b.outcome.is_ok()) {
+            counters.syncs.fetch_add(1, Ordering::Relaxed);
+            match catch_unwind(AssertUnwindSafe(|| store.sync())) {
+                Ok(result) => result,
+                Err(_) => Err(StoreError::CommitterStopped),
+            }
+        } else {
+            Ok(())
+        };
+        if let Err(e) = &synced {
+            // The store refuses writes from now on (see `Store::sync`).
+            tracing::error!(error = %e, batches = group.len(), "fsync failed; the batches are not acknowledged");
+            progress.failed.store(true, Ordering::SeqCst);
+        }
+        let last = group.last().map_or(0, |b| b.number);
+        for batch in group.drain(..) {
+            let outcome = match (&synced, batch.outcome) {
+                (Err(e), Ok(_)) => Err(e.clone()),
+                (_, outcome) => outcome,
+            };
+            answer(batch.replies, outcome);
+        }
+        progress.settle(last);
     }
 }

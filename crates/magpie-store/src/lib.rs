@@ -6,9 +6,10 @@
 //! backend (PostgreSQL) can be added without changing it; [`open`] gives the embedded one,
 //! [`FjallStore`].
 //!
-//! The server acks a SEND only after [`Store::commit`] has returned, that is after the commit is
-//! durable, and reaches throughput by group commit: [`GroupCommitter`] merges the writes of
-//! concurrent sessions into one transaction and one fsync.
+//! The server acks a SEND only after its write is durable, and reaches throughput by group
+//! commit: [`GroupCommitter`] merges the writes of concurrent sessions into one transaction, and
+//! under load writes the next transaction while the previous one is fsynced ([`Store::write`],
+//! [`Store::sync`]).
 //!
 //! # Semantics worth knowing
 //!
@@ -113,6 +114,19 @@ pub trait Store: Send + Sync + 'static {
     /// write `i`. Returns only after the data is on disk (per the configured [`Durability`]).
     /// If any write is invalid ([`Write::validate`]) or the engine fails, nothing is applied.
     fn commit(&self, batch: &[Write]) -> Result<Vec<WriteResult>, StoreError>;
+
+    /// Applies the writes like [`Store::commit`], but returns once they are written to the
+    /// operating system, before they are durable: a crash of the process loses nothing, a power
+    /// loss may lose them until [`Store::sync`] returns. Readers see them at once, so a caller
+    /// must not show what a read returns before a `sync` that began after the read
+    /// ([`GroupCommitter::settled`] does this for the server).
+    fn write(&self, batch: &[Write]) -> Result<Vec<WriteResult>, StoreError>;
+
+    /// Makes every [`Store::write`] that returned before this call durable (fsync).
+    fn sync(&self) -> Result<(), StoreError>;
+
+    /// The durability the store was opened with.
+    fn durability(&self) -> Durability;
 
     /// The user's stream head, `None` if the stream does not exist yet ([`Write::OpenStream`]
     /// creates it; so does the first event for the user).

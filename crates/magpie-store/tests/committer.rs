@@ -4,10 +4,15 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use common::{APP, append, open};
-use magpie_store::{GroupCommitter, Store, StoreError, WriteResult};
+use magpie_store::{
+    ConversationInfo, Delivered, Durability, GroupCommitter, GroupRecord, RetentionStats, Store,
+    StoreConfig, StoreError, StoredMessage, StreamHead, Write, WriteResult,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_submits_are_grouped() {
@@ -106,4 +111,223 @@ async fn an_invalid_write_is_refused_alone_and_close_drains_the_queue() {
     assert_eq!(store.conversation(APP, "u:a:b").unwrap().last_seq, 11);
     // The thread dropped its reference to the store.
     assert_eq!(Arc::strong_count(&store), 1);
+}
+
+/// A store whose `commit` and `sync` each wait for a permit of the test's: to see what the
+/// committer does between a batch's write and its fsync.
+struct Gated {
+    inner: Arc<magpie_store::FjallStore>,
+    commit_permits: Mutex<mpsc::Receiver<()>>,
+    sync_permits: Mutex<mpsc::Receiver<()>>,
+    /// `sync` fails after its permit.
+    fail_sync: bool,
+    /// Calls entered so far: (commit, sync).
+    entered: Arc<(AtomicU64, AtomicU64)>,
+}
+
+/// The test's side of a [`Gated`] store.
+struct Gates {
+    commit: mpsc::Sender<()>,
+    sync: mpsc::Sender<()>,
+    entered: Arc<(AtomicU64, AtomicU64)>,
+}
+
+fn gated(dir: &std::path::Path, fail_sync: bool) -> (Arc<dyn Store>, Gates) {
+    let (commit, commit_permits) = mpsc::channel();
+    let (sync, sync_permits) = mpsc::channel();
+    let entered = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    let store = Gated {
+        inner: open(dir),
+        commit_permits: Mutex::new(commit_permits),
+        sync_permits: Mutex::new(sync_permits),
+        fail_sync,
+        entered: entered.clone(),
+    };
+    let gates = Gates {
+        commit,
+        sync,
+        entered,
+    };
+    (Arc::new(store), gates)
+}
+
+impl Store for Gated {
+    fn commit(&self, batch: &[Write]) -> Result<Vec<WriteResult>, StoreError> {
+        self.entered.0.fetch_add(1, Ordering::SeqCst);
+        let permit = self.commit_permits.lock().expect("gate").recv();
+        permit.map_err(|_| StoreError::CommitterStopped)?;
+        self.inner.commit(batch)
+    }
+    fn write(&self, batch: &[Write]) -> Result<Vec<WriteResult>, StoreError> {
+        self.inner.write(batch)
+    }
+    fn sync(&self) -> Result<(), StoreError> {
+        self.entered.1.fetch_add(1, Ordering::SeqCst);
+        let permit = self.sync_permits.lock().expect("gate").recv();
+        if self.fail_sync || permit.is_err() {
+            return Err(StoreError::InvalidInput("the disk is on fire".into()));
+        }
+        self.inner.sync()
+    }
+    fn durability(&self) -> Durability {
+        self.inner.durability()
+    }
+    fn stream(&self, app: &str, user: &str) -> Result<Option<StreamHead>, StoreError> {
+        self.inner.stream(app, user)
+    }
+    fn read_events(
+        &self,
+        app: &str,
+        user: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Delivered>, StoreError> {
+        self.inner.read_events(app, user, after, limit)
+    }
+    fn history(
+        &self,
+        app: &str,
+        conversation: &str,
+        from: u64,
+        backward: bool,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        self.inner.history(app, conversation, from, backward, limit)
+    }
+    fn conversation(&self, app: &str, conversation: &str) -> Result<ConversationInfo, StoreError> {
+        self.inner.conversation(app, conversation)
+    }
+    fn read_seq(&self, app: &str, user: &str, conversation: &str) -> Result<u64, StoreError> {
+        self.inner.read_seq(app, user, conversation)
+    }
+    fn group(&self, app: &str, group: &str) -> Result<Option<GroupRecord>, StoreError> {
+        self.inner.group(app, group)
+    }
+    fn revoked_before(&self, app: &str, user: &str) -> Result<u64, StoreError> {
+        self.inner.revoked_before(app, user)
+    }
+    fn apply_retention(
+        &self,
+        now_ms: u64,
+        max_age_ms: u64,
+        max_count: u64,
+    ) -> Result<RetentionStats, StoreError> {
+        self.inner.apply_retention(now_ms, max_age_ms, max_count)
+    }
+}
+
+/// Waits (up to 5 s) until `done`.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within 5 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// How long a future that must not finish is given.
+const NOT_YET: Duration = Duration::from_millis(150);
+
+async fn still_pending<F: Future + Unpin>(what: &str, f: &mut F) {
+    assert!(
+        tokio::time::timeout(NOT_YET, f).await.is_err(),
+        "{what} finished too early"
+    );
+}
+
+fn message(i: u32) -> Write {
+    append("u:a:b", "a", &i.to_string(), "x", &["a", "b"])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_load_the_fsync_runs_beside_the_writes_and_reads_wait_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, gates) = gated(dir.path(), false);
+    let committer = GroupCommitter::start(store.clone(), 1);
+    // A lone write: committed with its own fsync. It waits in `commit` while two more queue.
+    let first = committer.enqueue(message(1)).unwrap();
+    eventually("the first commit", || {
+        gates.entered.0.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    let mut second = Box::pin(committer.enqueue(message(2)).unwrap());
+    let third = committer.enqueue(message(3)).unwrap();
+    gates.commit.send(()).unwrap();
+    assert_eq!(common::seq_of(&first.await.unwrap()), 1);
+    // The second had the third behind it: written, handed to the fsync, not answered yet. The
+    // third, alone, waits in its own commit.
+    eventually("the second's fsync", || {
+        gates.entered.1.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    eventually("the third's commit", || {
+        gates.entered.0.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    assert_eq!(
+        store.conversation(APP, "u:a:b").unwrap().last_seq,
+        2,
+        "visible"
+    );
+    let mut settled = Box::pin(committer.settled());
+    still_pending("the second's answer", &mut second).await;
+    still_pending("a reader that saw the second", &mut settled).await;
+    // The third's own fsync covers the second: readers may go on, while the second's answer
+    // still comes from its fsync.
+    gates.commit.send(()).unwrap();
+    assert_eq!(common::seq_of(&third.await.unwrap()), 3);
+    settled.await.expect("durable");
+    still_pending("the second's answer", &mut second).await;
+    gates.sync.send(()).unwrap();
+    assert_eq!(common::seq_of(&second.await.unwrap()), 2);
+    let stats = committer.stats();
+    assert_eq!((stats.commits, stats.syncs), (3, 1), "{stats:?}");
+    committer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_fsync_fails_its_writes_and_the_reads_that_saw_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, gates) = gated(dir.path(), true);
+    let committer = GroupCommitter::start(store, 1);
+    let first = committer.enqueue(message(1)).unwrap();
+    eventually("the first commit", || {
+        gates.entered.0.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    let second = committer.enqueue(message(2)).unwrap();
+    let third = committer.enqueue(message(3)).unwrap();
+    gates.commit.send(()).unwrap();
+    assert!(first.await.is_ok());
+    eventually("the second's fsync", || {
+        gates.entered.1.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    let settled = committer.settled();
+    gates.sync.send(()).unwrap();
+    let second = second.await;
+    assert!(
+        matches!(second, Err(StoreError::InvalidInput(_))),
+        "{second:?}"
+    );
+    gates.commit.send(()).unwrap();
+    let _ = third.await;
+    let settled = tokio::time::timeout(Duration::from_secs(5), settled)
+        .await
+        .expect("a failed batch still settles");
+    assert!(settled.is_err(), "what the reader saw may not be durable");
+    committer.close().await;
+}
+
+#[tokio::test]
+async fn with_relaxed_durability_nothing_waits_for_an_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig::new(dir.path());
+    config.durability = Durability::Relaxed;
+    let store = Arc::new(magpie_store::FjallStore::open(&config).unwrap());
+    let committer = GroupCommitter::start(store as Arc<dyn Store>, 0);
+    assert!(committer.submit(message(1)).await.is_ok());
+    committer.settled().await.expect("settled at once");
+    assert_eq!(committer.stats().syncs, 0);
+    committer.close().await;
 }

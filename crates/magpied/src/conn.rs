@@ -325,6 +325,11 @@ async fn open(
             return None;
         }
     };
+    // The head may count events not durable yet; the client sees it once they are.
+    if let Err(e) = shared.committer.settled().await {
+        conn.reject(ErrorCode::INTERNAL_ERROR, format!("store: {e}"));
+        return None;
+    }
     let session = match shared
         .hub
         .register(&identity, head.epoch, &policy, mailbox.clone(), now_ms)

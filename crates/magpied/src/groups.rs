@@ -17,7 +17,7 @@ use prost::Message as _;
 
 use crate::Shared;
 use crate::handlers::{
-    Pending, SessionCtx, check_users, commit_then, err, push_stored, ready, to_proto,
+    Pending, SessionCtx, after_settled, check_users, commit_then, err, push_stored, ready, to_proto,
 };
 
 /// The group id of a group conversation id (`g:` + id, [GROUP-1.1]), if it is one.
@@ -183,7 +183,7 @@ pub(crate) fn start_group(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, g: pb::Gr
     let op = match to_request(shared, op) {
         Ok(Request::Change(op)) => op,
         Ok(Request::Info { members_from }) => {
-            return ready(handle_info(shared, ctx, &g.group_id, members_from));
+            return after_settled(shared, handle_info(shared, ctx, &g.group_id, members_from));
         }
         Err((code, message)) => return ready(err(code, message)),
     };

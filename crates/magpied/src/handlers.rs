@@ -115,14 +115,27 @@ pub(crate) fn ready(body: Body) -> Pending {
     Box::pin(std::future::ready(body))
 }
 
+/// The reply to a read, once every write the read may have seen is durable: the store shows
+/// written batches before their fsync, and a client must not see what a power loss could take
+/// back ([SYNC-5.2]).
+pub(crate) fn after_settled(shared: &Shared, body: Body) -> Pending {
+    let settled = shared.committer.settled();
+    Box::pin(async move {
+        match settled.await {
+            Ok(()) => body,
+            Err(e) => err(RequestCode::INTERNAL, format!("store: {e}")),
+        }
+    })
+}
+
 /// Starts serving one request. Writes are queued for group commit before this returns, so the
 /// requests of a session are applied in the order they came ([SYNC-5.4]) even with several in
 /// flight; the returned future resolves to the reply once the commit is durable ([SYNC-5.2]).
 pub(crate) fn start(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, body: Body) -> Pending {
     match body {
         Body::Send(send) => start_send(shared, ctx, send),
-        Body::Sync(sync) => ready(handle_sync(shared, ctx, sync)),
-        Body::History(h) => ready(handle_history(shared, ctx, h)),
+        Body::Sync(sync) => after_settled(shared, handle_sync(shared, ctx, sync)),
+        Body::History(h) => after_settled(shared, handle_history(shared, ctx, h)),
         Body::Read(r) => start_read(shared, ctx, r),
         Body::Watch(w) => ready(handle_watch(shared, ctx, w)),
         Body::PresenceQuery(q) => ready(handle_presence(shared, ctx, q)),

@@ -1,9 +1,13 @@
 //! Making written commits durable without fjall's journal lock.
 //!
 //! `Database::persist` holds the journal lock for the whole fsync, so a commit cannot write its
-//! journal entry while an earlier one is being synced. With it, the background fsync of
-//! [`Durability::Relaxed`](crate::Durability::Relaxed) stalled every commit for its duration (1
-//! to 10 ms on this project's disk, every interval): the tail of relaxed-mode latency.
+//! journal entry while an earlier one is being synced. Two users need the fsync beside the
+//! writer instead:
+//! - [`Durability::Relaxed`](crate::Durability::Relaxed)'s background fsync, which with
+//!   `persist` stalled every commit for its duration (1 to 10 ms on this project's disk, every
+//!   interval): the tail of relaxed-mode latency;
+//! - [`Store::sync`](crate::Store::sync) after [`Store::write`](crate::Store::write), which lets
+//!   the group committer write the next batch while the previous one is synced.
 //!
 //! fsync(2) through any descriptor makes what was written to a file durable, and a written
 //! commit's journal entry is in the operating system when the commit returns (fjall's

@@ -69,8 +69,10 @@ struct Flusher {
 pub struct FjallStore {
     db: Database,
     ks: Keyspaces,
+    durability: Durability,
+    /// How [`Store::commit`] persists its batch.
     persist: PersistMode,
-    /// The journals, for the relaxed mode's background fsync.
+    /// The journals, for [`Store::sync`] and the relaxed mode's background fsync.
     journals: Arc<journal::Journals>,
     flusher: Mutex<Option<Flusher>>,
     /// The heads the writer committed; held for every write transaction.
@@ -137,6 +139,7 @@ impl FjallStore {
         Ok(Self {
             db,
             ks,
+            durability: config.durability,
             persist,
             journals,
             flusher: Mutex::new(flusher),
@@ -151,10 +154,9 @@ impl FjallStore {
         self.commits.load(Ordering::Relaxed)
     }
 
-    /// An empty write batch with the configured durability, with room for `records`.
-    fn batch(&self, records: usize) -> fjall::OwnedWriteBatch {
-        fjall::OwnedWriteBatch::with_capacity(self.db.clone(), records)
-            .durability(Some(self.persist))
+    /// An empty write batch persisted with `persist`, with room for `records`.
+    fn batch(&self, records: usize, persist: PersistMode) -> fjall::OwnedWriteBatch {
+        fjall::OwnedWriteBatch::with_capacity(self.db.clone(), records).durability(Some(persist))
     }
 
     /// The writer's head cache. A panic in a writer cannot leave it wrong (changes enter it only
@@ -173,13 +175,53 @@ impl FjallStore {
         cache: &'a mut heads::HeadCache,
         writes: usize,
     ) -> heads::WriteCtx<'a> {
+        self.transaction_with(cache, writes, self.persist)
+    }
+
+    /// [`Self::transaction`], its batch persisted with `persist`.
+    fn transaction_with<'a>(
+        &'a self,
+        cache: &'a mut heads::HeadCache,
+        writes: usize,
+        persist: PersistMode,
+    ) -> heads::WriteCtx<'a> {
         heads::WriteCtx::new(
             &self.ks,
             self.db.snapshot(),
-            self.batch(writes * 4),
+            self.batch(writes * 4, persist),
             writes,
             cache,
         )
+    }
+
+    /// Applies `batch` in one transaction persisted with `persist` ([`Store::commit`] and
+    /// [`Store::write`]).
+    fn apply_batch(
+        &self,
+        batch: &[Write],
+        persist: PersistMode,
+    ) -> Result<Vec<WriteResult>, StoreError> {
+        batch.iter().try_for_each(Write::validate)?;
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.journals.failed() {
+            return Err(StoreError::backend(
+                "writing",
+                std::io::Error::other("an fsync of the journal failed; reopen the store"),
+            ));
+        }
+        let now = now_ms();
+        let mut cache = self.writer();
+        let mut cx = self.transaction_with(&mut cache, batch.len(), persist);
+        let mut results = Vec::with_capacity(batch.len());
+        for w in batch {
+            // On error `cx` is dropped, which rolls the whole batch back.
+            results.push(write::apply(&mut cx, w, now)?);
+        }
+        cx.commit("committing a batch")?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(results)
     }
 }
 
@@ -364,27 +406,20 @@ fn trailing_number(what: &'static str, prefix: &[u8], k: &[u8]) -> Result<u64, S
 
 impl Store for FjallStore {
     fn commit(&self, batch: &[Write]) -> Result<Vec<WriteResult>, StoreError> {
-        batch.iter().try_for_each(Write::validate)?;
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
-        if self.journals.failed() {
-            return Err(StoreError::backend(
-                "writing",
-                std::io::Error::other("an fsync of the journal failed; reopen the store"),
-            ));
-        }
-        let now = now_ms();
-        let mut cache = self.writer();
-        let mut cx = self.transaction(&mut cache, batch.len());
-        let mut results = Vec::with_capacity(batch.len());
-        for w in batch {
-            // On error `cx` is dropped, which rolls the whole batch back.
-            results.push(write::apply(&mut cx, w, now)?);
-        }
-        cx.commit("committing a batch")?;
-        self.commits.fetch_add(1, Ordering::Relaxed);
-        Ok(results)
+        self.apply_batch(batch, self.persist)
+    }
+
+    fn write(&self, batch: &[Write]) -> Result<Vec<WriteResult>, StoreError> {
+        // Into the operating system, so that `sync`'s own descriptors cover it.
+        self.apply_batch(batch, PersistMode::Buffer)
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        sync(&self.db, &self.journals)
+    }
+
+    fn durability(&self) -> Durability {
+        self.durability
     }
 
     fn stream(&self, app: &str, user: &str) -> Result<Option<StreamHead>, StoreError> {
