@@ -183,13 +183,11 @@ impl GroupCommitter {
             let Some((progress, begun, mut settled)) = wait else {
                 return Ok(());
             };
-            // An error means the threads are gone, with nothing left to wait for.
+            // `Progress` owns the sender, so the wait cannot end in an error while this future
+            // lives; the commit thread settles everything (`u64::MAX`) when it stops.
             let _ = settled.wait_for(|n| *n >= begun).await;
             if progress.failed.load(Ordering::SeqCst) {
-                return Err(StoreError::backend(
-                    "reading",
-                    std::io::Error::other("an fsync of the journal failed; restart the server"),
-                ));
+                return Err(progress.failure("reading"));
             }
             Ok(())
         }
@@ -341,13 +339,36 @@ impl Progress {
             newer
         });
     }
+
+    /// Whether every batch before `number` is settled.
+    fn settled_before(&self, number: u64) -> bool {
+        *self.settled.borrow() + 1 >= number
+    }
+
+    /// Marks the store failed: nothing written from now on is acknowledged, and nothing read
+    /// is shown.
+    fn fail(&self) {
+        self.failed.store(true, Ordering::SeqCst);
+    }
+
+    fn failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+
+    /// The error of everything after a failure, saying what was being done.
+    fn failure(&self, doing: &str) -> StoreError {
+        StoreError::backend(
+            doing,
+            std::io::Error::other("an fsync of the journal failed or the store panicked; restart"),
+        )
+    }
 }
 
-/// The commit thread with immediate durability. A batch written while more writes wait is
-/// handed to the sync thread, so that the next batch is written during its fsync; a batch with
-/// nothing waiting behind it has nothing to overlap with and is committed here with its own
-/// fsync ([`Store::commit`]), which spares the low-load case a thread hop per write. That
-/// fsync also covers every batch written before it, whatever the sync thread is doing.
+/// The commit thread with immediate durability. A batch written while more writes wait, or
+/// while earlier batches are still being synced, is handed to the sync thread, so that the next
+/// batch is written during its fsync, and answers and settling stay in batch order. A batch
+/// with nothing before or behind it has nothing to overlap with and is committed here with its
+/// own fsync ([`Store::commit`]), which spares the low-load case a thread hop per write.
 fn run_pipelined(
     store: &Arc<dyn Store>,
     rx: &mpsc::Receiver<Job>,
@@ -366,6 +387,7 @@ fn run_pipelined(
     let mut writes = Vec::new();
     let mut replies = Vec::new();
     let mut held = None;
+    let mut stopped = false;
     while next_batch(
         rx,
         &mut held,
@@ -378,17 +400,24 @@ fn run_pipelined(
         held = rx.try_recv().ok();
         // Before the write: a reader that sees the batch must find it counted.
         let number = progress.begun.fetch_add(1, Ordering::SeqCst) + 1;
-        if held.is_none() {
+        if progress.failed() {
+            // After a failed fsync nothing more is acknowledged (see `Store::sync`).
+            answer(
+                std::mem::take(&mut replies),
+                Err(progress.failure("writing")),
+            );
+            progress.settle(number);
+        } else if held.is_none() && progress.settled_before(number) {
             let Some(outcome) = outcome(writes.len(), || store.commit(&writes)) else {
-                progress.settle(number);
+                stopped = true;
                 break;
             };
             answer(std::mem::take(&mut replies), outcome);
             progress.settle(number);
         } else {
             let Some(outcome) = outcome(writes.len(), || store.write(&writes)) else {
-                // Settled, so that no reader waits for it; the replies are dropped.
-                progress.settle(number);
+                // The batch may be visible and will never be synced.
+                stopped = true;
                 break;
             };
             let batch = Written {
@@ -397,13 +426,22 @@ fn run_pipelined(
                 outcome,
             };
             if to_sync.send(batch).is_err() {
+                // The sync thread is gone (it panicked).
+                stopped = true;
                 break;
             }
         }
         writes.clear();
     }
     drop(to_sync);
-    let _ = syncer.join();
+    if syncer.join().is_err() {
+        stopped = true;
+    }
+    if stopped {
+        progress.fail();
+    }
+    // No reader waits for a batch that will never settle.
+    progress.settle(u64::MAX);
 }
 
 /// The sync thread: takes every written batch waiting, fsyncs once, answers them in order.
@@ -422,21 +460,26 @@ fn sync_loop(
             counters.syncs.fetch_add(1, Ordering::Relaxed);
             match catch_unwind(AssertUnwindSafe(|| store.sync())) {
                 Ok(result) => result,
-                Err(_) => Err(StoreError::CommitterStopped),
+                Err(_) => Err(progress.failure("syncing")),
             }
         } else {
             Ok(())
         };
         if let Err(e) = &synced {
-            // The store refuses writes from now on (see `Store::sync`).
+            // The store refuses writes from now on (see `Store::sync`), and so does the commit
+            // thread.
             tracing::error!(error = %e, batches = group.len(), "fsync failed; the batches are not acknowledged");
-            progress.failed.store(true, Ordering::SeqCst);
+            progress.fail();
         }
+        // Once anything failed, no batch is acknowledged: one written during a failed fsync
+        // may be synced "successfully" after the kernel dropped the failed pages.
+        let failed = progress.failed().then(|| progress.failure("syncing"));
         let last = group.last().map_or(0, |b| b.number);
         for batch in group.drain(..) {
-            let outcome = match (&synced, batch.outcome) {
-                (Err(e), Ok(_)) => Err(e.clone()),
-                (_, outcome) => outcome,
+            let outcome = match (&synced, &failed, batch.outcome) {
+                (Err(e), _, Ok(_)) => Err(e.clone()),
+                (_, Some(e), Ok(_)) => Err(e.clone()),
+                (_, _, outcome) => outcome,
             };
             answer(batch.replies, outcome);
         }

@@ -112,6 +112,7 @@ pub use types::{
 pub trait Store: Send + Sync + 'static {
     /// Applies the writes in order in ONE durable transaction (group commit); result `i` answers
     /// write `i`. Returns only after the data is on disk (per the configured [`Durability`]).
+    /// Says nothing of earlier [`Store::write`]s: a batch that changes nothing may need no fsync.
     /// If any write is invalid ([`Write::validate`]) or the engine fails, nothing is applied.
     fn commit(&self, batch: &[Write]) -> Result<Vec<WriteResult>, StoreError>;
 
@@ -122,7 +123,8 @@ pub trait Store: Send + Sync + 'static {
     /// ([`GroupCommitter::settled`] does this for the server).
     fn write(&self, batch: &[Write]) -> Result<Vec<WriteResult>, StoreError>;
 
-    /// Makes every [`Store::write`] that returned before this call durable (fsync).
+    /// Makes every [`Store::write`] that returned before this call durable (fsync). After one
+    /// failure it fails for good: what that fsync left unsynced is unknown.
     fn sync(&self) -> Result<(), StoreError>;
 
     /// The durability the store was opened with.

@@ -244,49 +244,61 @@ async fn under_load_the_fsync_runs_beside_the_writes_and_reads_wait_for_it() {
     let dir = tempfile::tempdir().unwrap();
     let (store, gates) = gated(dir.path(), false);
     let committer = GroupCommitter::start(store.clone(), 1);
-    // A lone write: committed with its own fsync. It waits in `commit` while two more queue.
+    // A lone write: committed with its own fsync, no sync thread. It waits in `commit` while
+    // two more queue.
     let first = committer.enqueue(message(1)).unwrap();
     eventually("the first commit", || {
         gates.entered.0.load(Ordering::SeqCst) == 1
     })
     .await;
     let mut second = Box::pin(committer.enqueue(message(2)).unwrap());
-    let third = committer.enqueue(message(3)).unwrap();
+    // A retry of the second: a batch that changes nothing, so it needs no fsync of its own,
+    // but it must not be answered, nor let readers on, before the second is durable.
+    let mut retry = Box::pin(committer.enqueue(message(2)).unwrap());
     gates.commit.send(()).unwrap();
     assert_eq!(common::seq_of(&first.await.unwrap()), 1);
-    // The second had the third behind it: written, handed to the fsync, not answered yet. The
-    // third, alone, waits in its own commit.
+    assert_eq!(gates.entered.1.load(Ordering::SeqCst), 0, "no fsync beside");
+    // The second had the retry behind it: written, handed to the sync thread, waiting in its
+    // fsync. The retry follows it there, since the second is not settled.
     eventually("the second's fsync", || {
         gates.entered.1.load(Ordering::SeqCst) == 1
     })
     .await;
-    eventually("the third's commit", || {
-        gates.entered.0.load(Ordering::SeqCst) == 2
-    })
-    .await;
+    eventually("the retry's write", || committer.stats().commits == 3).await;
+    assert_eq!(
+        gates.entered.0.load(Ordering::SeqCst),
+        1,
+        "no commit of its own"
+    );
     assert_eq!(
         store.conversation(APP, "u:a:b").unwrap().last_seq,
         2,
-        "visible"
+        "visible before the fsync"
     );
     let mut settled = Box::pin(committer.settled());
     still_pending("the second's answer", &mut second).await;
+    still_pending("the retry's answer", &mut retry).await;
     still_pending("a reader that saw the second", &mut settled).await;
-    // The third's own fsync covers the second: readers may go on, while the second's answer
-    // still comes from its fsync.
-    gates.commit.send(()).unwrap();
-    assert_eq!(common::seq_of(&third.await.unwrap()), 3);
-    settled.await.expect("durable");
-    still_pending("the second's answer", &mut second).await;
+    gates.sync.send(()).unwrap();
     gates.sync.send(()).unwrap();
     assert_eq!(common::seq_of(&second.await.unwrap()), 2);
+    assert!(matches!(
+        retry.await.unwrap(),
+        WriteResult::Appended {
+            seq: 2,
+            duplicate: true,
+            ..
+        }
+    ));
+    settled.await.expect("durable");
     let stats = committer.stats();
-    assert_eq!((stats.commits, stats.syncs), (3, 1), "{stats:?}");
+    assert_eq!(stats.commits, 3, "{stats:?}");
+    assert!((1..=2).contains(&stats.syncs), "{stats:?}");
     committer.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_fsync_fails_its_writes_and_the_reads_that_saw_them() {
+async fn after_a_failed_fsync_nothing_is_acknowledged_or_shown() {
     let dir = tempfile::tempdir().unwrap();
     let (store, gates) = gated(dir.path(), true);
     let committer = GroupCommitter::start(store, 1);
@@ -310,8 +322,18 @@ async fn a_failed_fsync_fails_its_writes_and_the_reads_that_saw_them() {
         matches!(second, Err(StoreError::InvalidInput(_))),
         "{second:?}"
     );
+    // Written during the failed fsync, or after it: not acknowledged either.
+    gates.sync.send(()).unwrap();
     gates.commit.send(()).unwrap();
-    let _ = third.await;
+    assert!(third.await.is_err(), "acknowledged after a failed fsync");
+    gates.commit.send(()).unwrap();
+    let later = tokio::time::timeout(Duration::from_secs(5), committer.submit(message(4)))
+        .await
+        .expect("answered");
+    assert!(
+        later.is_err(),
+        "acknowledged after a failed fsync: {later:?}"
+    );
     let settled = tokio::time::timeout(Duration::from_secs(5), settled)
         .await
         .expect("a failed batch still settles");

@@ -245,6 +245,13 @@ impl Drop for FjallStore {
 /// (see the `journal` module), or fjall's own persist when no journal is found. After a failed
 /// fsync every later commit fails instead of acknowledging what may be lost ("fsyncgate").
 fn sync(db: &Database, journals: &journal::Journals) -> Result<(), StoreError> {
+    if journals.failed() {
+        // What the failed fsync left unsynced is unknown; a later success would prove nothing.
+        return Err(StoreError::backend(
+            "fsyncing the journal",
+            std::io::Error::other("an earlier fsync of the journal failed; reopen the store"),
+        ));
+    }
     match journals.sync() {
         Ok(n) if n > 0 => Ok(()),
         Ok(_) => db
