@@ -74,6 +74,10 @@ pub(crate) struct Usage {
     pub(crate) generator_cpu_s: f64,
     /// CPU seconds of the server process (`--server-pid`).
     pub(crate) server_cpu_s: Option<f64>,
+    /// Of the machine's CPU time, the share (%) the hypervisor gave to others while this
+    /// machine's CPUs wanted to run ("steal"), and the share idle with I/O outstanding
+    /// ("iowait"); `None` without a readable `/proc/stat`.
+    pub(crate) steal_iowait_pct: Option<(f64, f64)>,
 }
 
 /// A reading at the start of a phase; [`Meter::stop`] gives the [`Usage`] since.
@@ -83,6 +87,7 @@ pub(crate) struct Meter {
     started: Instant,
     generator: f64,
     server: Option<f64>,
+    machine: Option<MachineTicks>,
 }
 
 impl Meter {
@@ -95,6 +100,7 @@ impl Meter {
             started: Instant::now(),
             generator: cpu_seconds(std::process::id())?,
             server,
+            machine: machine_ticks(),
         })
     }
 
@@ -106,12 +112,63 @@ impl Meter {
             (Some(pid), Some(before)) => Some(cpu_seconds(pid)? - before),
             _ => None,
         };
+        let steal_iowait_pct = match (self.machine, machine_ticks()) {
+            (Some(before), Some(after)) => after.since(&before),
+            _ => None,
+        };
         Ok(Usage {
             wall_s,
             generator_cpu_s,
             server_cpu_s,
+            steal_iowait_pct,
         })
     }
+}
+
+/// The machine's CPU time counters from the `cpu` line of `/proc/stat`, in ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MachineTicks {
+    total: u64,
+    iowait: u64,
+    steal: u64,
+}
+
+impl MachineTicks {
+    /// `(steal %, iowait %)` of the time between `before` and `self`.
+    fn since(&self, before: &MachineTicks) -> Option<(f64, f64)> {
+        let total = self.total.checked_sub(before.total).filter(|t| *t > 0)? as f64;
+        let share = |now: u64, then: u64| 100.0 * now.saturating_sub(then) as f64 / total;
+        Some((
+            share(self.steal, before.steal),
+            share(self.iowait, before.iowait),
+        ))
+    }
+}
+
+fn machine_ticks() -> Option<MachineTicks> {
+    parse_machine_ticks(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// The first line of `/proc/stat`: `cpu user nice system idle iowait irq softirq steal ...`.
+fn parse_machine_ticks(stat: &str) -> Option<MachineTicks> {
+    let line = stat.lines().next()?;
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    // user through steal; guest time is already counted in user.
+    let ticks: Vec<u64> = fields
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let [_, _, _, _, iowait, _, _, steal] = ticks[..] else {
+        return None;
+    };
+    Some(MachineTicks {
+        total: ticks.iter().sum(),
+        iowait,
+        steal,
+    })
 }
 
 /// Fails unless the process exists (a typo in `--server-pid` would otherwise read as 0 CPU).
@@ -139,6 +196,22 @@ mod tests {
         let status = "Name:\tmagpied\nVmPeak:\t  9999 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
         assert_eq!(parse_rss_kib(status), Some(12345));
         assert_eq!(parse_rss_kib("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn machine_steal_and_iowait() {
+        let before = "cpu  100 0 50 800 20 0 10 20 0 0\ncpu0 1 2 3\n";
+        let after = "cpu  200 0 100 1550 70 0 20 60 5 0\n";
+        let (b, a) = (
+            parse_machine_ticks(before).expect("before"),
+            parse_machine_ticks(after).expect("after"),
+        );
+        // 1,000 ticks passed: 40 stolen, 50 in iowait.
+        assert_eq!(a.since(&b), Some((4.0, 5.0)));
+        assert_eq!(b.since(&b), None, "no time passed");
+        assert_eq!(parse_machine_ticks("cpu0 1 2 3 4 5 6 7 8\n"), None);
+        assert_eq!(parse_machine_ticks("cpu 1 2 3\n"), None);
+        assert!(machine_ticks().is_some(), "this machine's /proc/stat");
     }
 
     #[test]

@@ -154,6 +154,16 @@ pub(crate) fn add_usage(
     figures.insert("wall_s".into(), usage.wall_s);
     figures.insert("generator_cpu_s".into(), usage.generator_cpu_s);
     figures.insert("generator_cpu_pct".into(), pct(usage.generator_cpu_s));
+    if let Some((steal, iowait)) = usage.steal_iowait_pct {
+        figures.insert("machine_steal_pct".into(), steal);
+        figures.insert("machine_iowait_pct".into(), iowait);
+        if steal >= 2.0 {
+            notes.push(format!(
+                "the hypervisor took {steal:.1}% of this machine's CPU time (steal): every \
+                 thread here, the load generator's included, waited for it"
+            ));
+        }
+    }
     match usage.server_cpu_s {
         Some(server) => {
             figures.insert("server_cpu_s".into(), server);
