@@ -359,10 +359,10 @@ fn write_markdown(
          measured phase; the load generator's share is its CPU / (its CPU + the server's): on a \
          machine with few cores a high share means the generator, not the server, limits the \
          figure.\n\
-         - Stolen time is the machine's `steal` from /proc/stat over the run: CPU time a \
-         virtual machine's CPUs wanted and the hypervisor gave elsewhere. Where it rises with \
-         the server's fsyncs (durable against relaxed), it stalls the load generator as much \
-         as the server: compare the pacer lag row.\n\
+         - Stolen time is the machine's `steal` from /proc/stat: CPU time a \
+         virtual machine's CPUs wanted and the hypervisor gave elsewhere, over the measured \
+         phase. Steal slows every thread here, the load generator's included: compare the \
+         pacer lag row.\n\
          - idle: (server VmRSS with C connections open − VmRSS before) / C.\n\
          - sync: from the start of connect until the last missed message reached the \
          application; wire bytes counted server to client by a proxy, handshake included."

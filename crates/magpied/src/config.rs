@@ -105,7 +105,7 @@ pub struct Settings {
     /// Store durability.
     pub durability: DurabilityMode,
     /// With relaxed durability, milliseconds between background fsyncs of the journal (default
-    /// 200): the most a crash of the machine can lose.
+    /// 200, at least 1): about the most a crash of the machine can lose, plus one fsync's time.
     pub flush_interval_ms: u64,
     /// Largest encoded SEND content in bytes (default 16 KiB; C14, [SYNC-6.2]).
     pub max_content_size: u32,
@@ -139,10 +139,11 @@ pub struct Settings {
     pub max_group_request_users: usize,
     /// Writes per group commit at most (default 256).
     pub max_commit_batch: usize,
-    /// Threads of the async runtime that serves connections (default 0: one per core less the
-    /// one the store's commit thread keeps busy under load, at least 1). On 2 cores a second
+    /// Threads of the async runtime the `magpied` binary starts (default 0: one per core less
+    /// the one the store's commit thread keeps busy under load, at least 1). On 2 cores a second
     /// worker made pairs 5-10% slower: it only competes with the commit thread and adds
-    /// cross-thread wakeups (`benches/RESULTS.md`).
+    /// cross-thread wakeups (A/B in the message of commit 1d0e01a). A server embedded with
+    /// `Server::start` runs on its caller's runtime.
     pub worker_threads: usize,
     /// Heartbeat interval when the client asks for none, seconds (default 30).
     pub default_heartbeat_secs: u64,

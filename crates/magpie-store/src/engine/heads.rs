@@ -8,14 +8,15 @@
 //! `conversation_in` and `stream_in`), and the writer keeps them in memory.
 //!
 //! Changes made in a transaction are kept aside and enter the cache only once the transaction
-//! has committed, so a failed commit leaves the cache as it was. All writers (commits, stream
-//! creation, retention) hold the cache's mutex for the whole transaction, which keeps the cache
-//! equal to what is on disk.
+//! has committed, so a failed commit leaves the cache as it was. All writers (commits and
+//! retention) hold the cache's mutex for the whole transaction, which keeps the cache equal to
+//! what the engine holds.
 //!
 //! # Why not fjall's transactions
 //!
 //! A transaction is a snapshot taken under the writer mutex plus a [`fjall::OwnedWriteBatch`], which
-//! fjall commits atomically (one journal entry, fsynced before any of it becomes visible). fjall's
+//! fjall commits atomically (one journal entry, fsynced before any of it becomes visible unless
+//! the batch is a [`Store::write`](crate::Store::write), synced afterwards). fjall's
 //! own single-writer transactions gave the same guarantees but put every write into a
 //! transaction-local skip list first and into the keyspace's memtable at commit, inserting each
 //! record twice; that second skip list was a fifth of a commit's CPU time. The only records a

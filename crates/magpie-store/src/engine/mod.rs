@@ -21,10 +21,12 @@
 //!
 //! Writes run in the transactions of the `heads` module: a snapshot read under the writer mutex
 //! and one atomic [`fjall::OwnedWriteBatch`], with the few records a write reads back kept aside, so
-//! one group commit can append several messages to the same conversation or stream. A batch's
-//! journal entry is written and (with [`Durability::Immediate`]) fsynced before its changes
-//! become visible to readers, so a reader never sees data that is not yet durable. Reads use
-//! snapshots.
+//! one group commit can append several messages to the same conversation or stream. A batch of
+//! [`Store::commit`] has its journal entry written and (with [`Durability::Immediate`]) fsynced
+//! before its changes become visible to readers. A batch of [`Store::write`] is visible once
+//! written, before its fsync ([`Store::sync`]): the group committer uses it under load, and
+//! readers wait for [`GroupCommitter::settled`](crate::GroupCommitter::settled) before they show
+//! what they read. Reads use snapshots.
 
 mod heads;
 mod journal;
