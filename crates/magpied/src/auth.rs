@@ -62,7 +62,29 @@ pub(crate) async fn authenticate(shared: &Shared, hello: &pb::Hello) -> Result<I
             nonce: verified.nonce().to_owned(),
             expires_at: verified.remember_nonce_until(policy),
         };
-        match shared.committer.submit(write).await {
+        let used = shared
+            .committer
+            .enqueue(write)
+            .map_err(|e| (ErrorCode::INTERNAL_ERROR, format!("store: {e}")))?;
+        // A new user's stream, which the session opens next, is queued behind the nonce so
+        // that both share one group commit. (Were the token replayed, the stream would exist
+        // already: it was opened by the token's first use.)
+        let opening = match shared.store.stream(&hello.app_id, &user) {
+            Ok(None) => shared
+                .committer
+                .enqueue(Write::OpenStream {
+                    app: hello.app_id.clone(),
+                    user: user.clone(),
+                })
+                .ok(),
+            _ => None,
+        };
+        let used = used.await;
+        if let Some(opening) = opening {
+            // The session reads the stream back, and opens it itself if this failed.
+            let _ = opening.await;
+        }
+        match used {
             Ok(WriteResult::NonceAccepted) => {}
             Ok(WriteResult::NonceReplayed) => {
                 return Err((
