@@ -12,8 +12,11 @@ use crate::{Durability, Store, StoreError, Write, WriteResult};
 /// A queued write and where its answer goes.
 struct Job {
     write: Write,
-    reply: oneshot::Sender<Result<WriteResult, StoreError>>,
+    reply: Reply,
 }
+
+/// Where the answer to one write goes.
+type Reply = oneshot::Sender<Result<WriteResult, StoreError>>;
 
 #[derive(Default)]
 struct Counters {
@@ -155,8 +158,10 @@ impl GroupCommitter {
     pub fn enqueue(
         &self,
         write: Write,
-    ) -> Result<impl Future<Output = Result<WriteResult, StoreError>> + Send + 'static, StoreError>
-    {
+    ) -> Result<
+        impl Future<Output = Result<WriteResult, StoreError>> + Send + 'static + use<>,
+        StoreError,
+    > {
         write.validate()?;
         let (reply, answer) = oneshot::channel();
         self.queue
@@ -186,7 +191,7 @@ impl GroupCommitter {
             // `Progress` owns the sender, so the wait cannot end in an error while this future
             // lives; the commit thread settles everything (`u64::MAX`) when it stops.
             let _ = settled.wait_for(|n| *n >= begun).await;
-            if progress.failed.load(Ordering::SeqCst) {
+            if progress.failed() {
                 return Err(progress.failure("reading"));
             }
             Ok(())
@@ -249,10 +254,8 @@ fn next_batch(
     true
 }
 
-type Reply = oneshot::Sender<Result<WriteResult, StoreError>>;
-
 /// Answers a batch: result `i` to reply `i`, or `error` to every one.
-fn answer(replies: Vec<Reply>, outcome: Result<Vec<WriteResult>, StoreError>) {
+fn answer(replies: impl IntoIterator<Item = Reply>, outcome: Result<Vec<WriteResult>, StoreError>) {
     match outcome {
         Ok(results) => {
             for (reply, result) in replies.into_iter().zip(results) {
@@ -313,7 +316,7 @@ fn run(store: &dyn Store, rx: &mpsc::Receiver<Job>, max_batch: usize, counters: 
         let Some(outcome) = outcome(writes.len(), || store.commit(&writes)) else {
             return;
         };
-        answer(std::mem::take(&mut replies), outcome);
+        answer(replies.drain(..), outcome);
         // The batch's messages are not held while the thread waits for the next one.
         writes.clear();
     }
@@ -402,17 +405,14 @@ fn run_pipelined(
         let number = progress.begun.fetch_add(1, Ordering::SeqCst) + 1;
         if progress.failed() {
             // After a failed fsync nothing more is acknowledged (see `Store::sync`).
-            answer(
-                std::mem::take(&mut replies),
-                Err(progress.failure("writing")),
-            );
+            answer(replies.drain(..), Err(progress.failure("writing")));
             progress.settle(number);
         } else if held.is_none() && progress.settled_before(number) {
             let Some(outcome) = outcome(writes.len(), || store.commit(&writes)) else {
                 stopped = true;
                 break;
             };
-            answer(std::mem::take(&mut replies), outcome);
+            answer(replies.drain(..), outcome);
             progress.settle(number);
         } else {
             let Some(outcome) = outcome(writes.len(), || store.write(&writes)) else {

@@ -5,8 +5,11 @@ use magpie_auth::{
     mint_resume, random_nonce, verify, verify_resume,
 };
 use magpie_session::{close, pb};
-use magpie_store::{Write, WriteResult};
+use magpie_store::{StoreError, Write, WriteResult};
 use magpie_wire::ErrorCode;
+
+use std::future::Future;
+use std::pin::Pin;
 
 use crate::{Shared, unix_now};
 
@@ -22,8 +25,45 @@ pub(crate) struct Identity {
 /// A refusal: the CLOSE code and reason ([AUTH-4.1]).
 pub(crate) type Refusal = (ErrorCode, String);
 
-/// Checks a HELLO in the order of [AUTH-3].
-pub(crate) async fn authenticate(shared: &Shared, hello: &pb::Hello) -> Result<Identity, Refusal> {
+/// The answer to a login token's nonce write ([AUTH-3.5]), still in the group commit.
+type NonceUse = Pin<Box<dyn Future<Output = Result<WriteResult, StoreError>> + Send>>;
+
+/// A HELLO whose checks have passed up to the last, the login token's single use
+/// ([AUTH-3.5]), which is queued for group commit: the session can queue its own writes behind
+/// it (a new user's stream) before [`Authenticating::confirm`] waits for it.
+pub(crate) struct Authenticating {
+    identity: Identity,
+    nonce: Option<NonceUse>,
+}
+
+impl Authenticating {
+    /// Who the HELLO says it is, not yet confirmed.
+    pub(crate) fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Waits for the nonce write: the identity, or the refusal of a replayed token.
+    pub(crate) async fn confirm(self) -> Result<Identity, Refusal> {
+        let Some(nonce) = self.nonce else {
+            return Ok(self.identity);
+        };
+        match nonce.await {
+            Ok(WriteResult::NonceAccepted) => Ok(self.identity),
+            Ok(WriteResult::NonceReplayed) => Err((
+                close::TOKEN_REPLAYED,
+                "this login token was already used".into(),
+            )),
+            Ok(other) => Err((
+                ErrorCode::INTERNAL_ERROR,
+                format!("store answered {other:?}"),
+            )),
+            Err(e) => Err((ErrorCode::INTERNAL_ERROR, format!("store: {e}"))),
+        }
+    }
+}
+
+/// Checks a HELLO in the order of [AUTH-3], queuing a login token's nonce write.
+pub(crate) fn authenticate(shared: &Shared, hello: &pb::Hello) -> Result<Authenticating, Refusal> {
     // [AUTH-3.1]
     let app = shared.apps.get(&hello.app_id).ok_or_else(|| {
         (
@@ -56,7 +96,7 @@ pub(crate) async fn authenticate(shared: &Shared, hello: &pb::Hello) -> Result<I
         .map_err(|e| (ErrorCode::INTERNAL_ERROR, format!("store: {e}")))?;
     check_revocation(verified.not_before(), revoked_before).map_err(token_error)?;
     // [AUTH-3.5]: a login token is good once, remembered durably.
-    if verified.kind == TokenKind::Login {
+    let nonce = if verified.kind == TokenKind::Login {
         let write = Write::UseNonce {
             app: hello.app_id.clone(),
             nonce: verified.nonce().to_owned(),
@@ -66,47 +106,17 @@ pub(crate) async fn authenticate(shared: &Shared, hello: &pb::Hello) -> Result<I
             .committer
             .enqueue(write)
             .map_err(|e| (ErrorCode::INTERNAL_ERROR, format!("store: {e}")))?;
-        // A new user's stream, which the session opens next, is queued behind the nonce so
-        // that both share one group commit. (Were the token replayed, the stream would exist
-        // already: it was opened by the token's first use.)
-        let opening = match shared.store.stream(&hello.app_id, &user) {
-            Ok(None) => shared
-                .committer
-                .enqueue(Write::OpenStream {
-                    app: hello.app_id.clone(),
-                    user: user.clone(),
-                })
-                .ok(),
-            _ => None,
-        };
-        let used = used.await;
-        if let Some(opening) = opening {
-            // The session reads the stream back, and opens it itself if this failed.
-            let _ = opening.await;
-        }
-        match used {
-            Ok(WriteResult::NonceAccepted) => {}
-            Ok(WriteResult::NonceReplayed) => {
-                return Err((
-                    close::TOKEN_REPLAYED,
-                    "this login token was already used".into(),
-                ));
-            }
-            Ok(other) => {
-                return Err((
-                    ErrorCode::INTERNAL_ERROR,
-                    format!("store answered {other:?}"),
-                ));
-            }
-            Err(e) => return Err((ErrorCode::INTERNAL_ERROR, format!("store: {e}"))),
-        }
-    }
-    Ok(Identity {
+        Some(Box::pin(used) as NonceUse)
+    } else {
+        None
+    };
+    let identity = Identity {
         app: hello.app_id.clone(),
         user,
         device: hello.device_id.clone(),
         platform,
-    })
+    };
+    Ok(Authenticating { identity, nonce })
 }
 
 /// A fresh resume token for the session ([AUTH-5.1]); empty if minting fails (the client then

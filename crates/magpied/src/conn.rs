@@ -13,14 +13,14 @@ use futures::{FutureExt, SinkExt, StreamExt};
 use magpie_session::{
     Body, ServerConnection, ServerEvent, close, compression_to_proto, limits_to_proto, pb,
 };
-use magpie_store::{StreamHead, Write, WriteResult};
+use magpie_store::{StoreError, StreamHead, Write, WriteResult};
 use magpie_wire::{ErrorCode, VarInt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::auth;
+use crate::auth::{self, Identity};
 use crate::handlers::{self, SessionCtx};
 use crate::hub::Refused;
 use crate::mailbox::{Mailbox, Outbound};
@@ -272,21 +272,50 @@ fn apply(conn: &mut ServerConnection, out: Outbound) {
     }
 }
 
-/// The user's stream head; a new user's stream is opened through the group committer, so that
-/// its epoch is durable before the client sees it ([SYNC-3.1]) and a storm of first logins
-/// shares fsyncs instead of blocking a runtime thread on one each.
-async fn open_stream(shared: &Shared, app: &str, user: &str) -> Result<StreamHead, String> {
-    if let Some(head) = shared.store.stream(app, user).map_err(|e| e.to_string())? {
-        return Ok(head);
+/// Queues the opening of a new user's stream ([SYNC-3.1]) through the group committer, so that
+/// its epoch is durable before the client sees it and a storm of first logins shares fsyncs
+/// instead of blocking a runtime thread on one each. `None` if the stream exists.
+fn queue_stream_opening(
+    shared: &Shared,
+    id: &Identity,
+) -> Result<Option<impl Future<Output = Result<WriteResult, StoreError>> + use<>>, String> {
+    if shared
+        .store
+        .stream(&id.app, &id.user)
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
+        return Ok(None);
     }
     let open = Write::OpenStream {
-        app: app.to_owned(),
-        user: user.to_owned(),
+        app: id.app.clone(),
+        user: id.user.clone(),
     };
-    match shared.committer.submit(open).await {
-        Ok(WriteResult::Stream(head)) => Ok(head),
-        Ok(other) => Err(format!("the store answered {other:?}")),
-        Err(e) => Err(e.to_string()),
+    shared
+        .committer
+        .enqueue(open)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// The user's stream head: the answer of its `opening`, or else as the store has it.
+async fn stream_head(
+    shared: &Shared,
+    id: &Identity,
+    opening: Option<impl Future<Output = Result<WriteResult, StoreError>>>,
+) -> Result<StreamHead, String> {
+    match opening {
+        Some(opening) => match opening.await {
+            Ok(WriteResult::Stream(head)) => Ok(head),
+            Ok(other) => Err(format!("the store answered {other:?}")),
+            Err(e) => Err(e.to_string()),
+        },
+        // Streams are never deleted.
+        None => shared
+            .store
+            .stream(&id.app, &id.user)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no stream for {}", id.user)),
     }
 }
 
@@ -298,7 +327,22 @@ async fn open(
     hello: &pb::Hello,
     mailbox: &Mailbox,
 ) -> Option<SessionCtx> {
-    let identity = match auth::authenticate(shared, hello).await {
+    let authenticating = match auth::authenticate(shared, hello) {
+        Ok(a) => a,
+        Err((code, reason)) => {
+            conn.reject(code, reason);
+            return None;
+        }
+    };
+    // Queued behind a login token's nonce, so that a first login takes one group commit.
+    let opening = match queue_stream_opening(shared, authenticating.identity()) {
+        Ok(opening) => opening,
+        Err(e) => {
+            conn.reject(ErrorCode::INTERNAL_ERROR, format!("store: {e}"));
+            return None;
+        }
+    };
+    let identity = match authenticating.confirm().await {
         Ok(identity) => identity,
         Err((code, reason)) => {
             conn.reject(code, reason);
@@ -318,7 +362,7 @@ async fn open(
         .map(|a| a.policy.clone())
         .unwrap_or_default();
     let now_ms = unix_now_ms();
-    let head = match open_stream(shared, &identity.app, &identity.user).await {
+    let head = match stream_head(shared, &identity, opening).await {
         Ok(h) => h,
         Err(e) => {
             conn.reject(ErrorCode::INTERNAL_ERROR, format!("store: {e}"));

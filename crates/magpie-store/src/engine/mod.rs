@@ -72,8 +72,6 @@ pub struct FjallStore {
     db: Database,
     ks: Keyspaces,
     durability: Durability,
-    /// How [`Store::commit`] persists its batch.
-    persist: PersistMode,
     /// The journals, for [`Store::sync`] and the relaxed mode's background fsync.
     journals: Arc<journal::Journals>,
     flusher: Mutex<Option<Flusher>>,
@@ -87,7 +85,7 @@ pub struct FjallStore {
 impl std::fmt::Debug for FjallStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FjallStore")
-            .field("persist", &self.persist)
+            .field("durability", &self.durability)
             .field("commits", &self.commits.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
@@ -118,8 +116,8 @@ impl FjallStore {
             groups: open("groups")?,
         };
         let journals = Arc::new(journal::Journals::new(&config.path));
-        let (persist, flusher) = match config.durability {
-            Durability::Immediate => (PersistMode::SyncAll, None),
+        let flusher = match config.durability {
+            Durability::Immediate => None,
             Durability::Relaxed => {
                 let (stop, rx) = mpsc::channel::<()>();
                 let flush_db = db.clone();
@@ -135,14 +133,13 @@ impl FjallStore {
                         }
                     })
                     .map_err(|e| StoreError::backend("starting the flush thread", e))?;
-                (PersistMode::Buffer, Some(Flusher { stop, thread }))
+                Some(Flusher { stop, thread })
             }
         };
         Ok(Self {
             db,
             ks,
             durability: config.durability,
-            persist,
             journals,
             flusher: Mutex::new(flusher),
             writer: Mutex::new(heads::HeadCache::default()),
@@ -154,6 +151,15 @@ impl FjallStore {
     /// How many transactions [`Store::commit`] has committed since the store was opened.
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
+    }
+
+    /// How [`Store::commit`] persists its batch: fsynced, or with relaxed durability written to
+    /// the operating system for the background fsync.
+    fn persist(&self) -> PersistMode {
+        match self.durability {
+            Durability::Immediate => PersistMode::SyncAll,
+            Durability::Relaxed => PersistMode::Buffer,
+        }
     }
 
     /// An empty write batch persisted with `persist`, with room for `records`.
@@ -176,24 +182,31 @@ impl FjallStore {
         &'a self,
         cache: &'a mut heads::HeadCache,
         writes: usize,
-    ) -> heads::WriteCtx<'a> {
-        self.transaction_with(cache, writes, self.persist)
+    ) -> Result<heads::WriteCtx<'a>, StoreError> {
+        self.transaction_with(cache, writes, self.persist())
     }
 
-    /// [`Self::transaction`], its batch persisted with `persist`.
+    /// [`Self::transaction`], its batch persisted with `persist`. Refused after a failed fsync:
+    /// what reached the disk is unknown, so nothing more is written (every writer starts here).
     fn transaction_with<'a>(
         &'a self,
         cache: &'a mut heads::HeadCache,
         writes: usize,
         persist: PersistMode,
-    ) -> heads::WriteCtx<'a> {
-        heads::WriteCtx::new(
+    ) -> Result<heads::WriteCtx<'a>, StoreError> {
+        if self.journals.failed() {
+            return Err(StoreError::backend(
+                "writing",
+                std::io::Error::other("an fsync of the journal failed; reopen the store"),
+            ));
+        }
+        Ok(heads::WriteCtx::new(
             &self.ks,
             self.db.snapshot(),
             self.batch(writes * 4, persist),
             writes,
             cache,
-        )
+        ))
     }
 
     /// Applies `batch` in one transaction persisted with `persist` ([`Store::commit`] and
@@ -207,15 +220,9 @@ impl FjallStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        if self.journals.failed() {
-            return Err(StoreError::backend(
-                "writing",
-                std::io::Error::other("an fsync of the journal failed; reopen the store"),
-            ));
-        }
         let now = now_ms();
         let mut cache = self.writer();
-        let mut cx = self.transaction_with(&mut cache, batch.len(), persist);
+        let mut cx = self.transaction_with(&mut cache, batch.len(), persist)?;
         let mut results = Vec::with_capacity(batch.len());
         for w in batch {
             // On error `cx` is dropped, which rolls the whole batch back.
@@ -415,7 +422,7 @@ fn trailing_number(what: &'static str, prefix: &[u8], k: &[u8]) -> Result<u64, S
 
 impl Store for FjallStore {
     fn commit(&self, batch: &[Write]) -> Result<Vec<WriteResult>, StoreError> {
-        self.apply_batch(batch, self.persist)
+        self.apply_batch(batch, self.persist())
     }
 
     fn write(&self, batch: &[Write]) -> Result<Vec<WriteResult>, StoreError> {
