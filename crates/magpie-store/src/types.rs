@@ -284,6 +284,17 @@ fn check_id(what: &str, id: &str, allow_empty: bool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The checks of a message to append that do not depend on where it goes.
+fn check_message(message: &StoredMessage) -> Result<(), StoreError> {
+    check_id("sender", &message.sender, false)?;
+    check_id("sender_device", &message.sender_device, true)?;
+    check_id("client_msg_id", &message.client_msg_id, true)?;
+    if u32::try_from(message.content.len()).is_err() {
+        return Err(StoreError::InvalidInput("content over 4 GiB".into()));
+    }
+    Ok(())
+}
+
 impl Write {
     /// Checks that the store can represent this write. [`Store::commit`](crate::Store::commit)
     /// rejects a whole batch with one invalid write; the
@@ -298,17 +309,12 @@ impl Write {
             } => {
                 check_id("app", app, false)?;
                 check_id("conversation", &message.conversation, false)?;
-                check_id("sender", &message.sender, false)?;
-                check_id("sender_device", &message.sender_device, true)?;
-                check_id("client_msg_id", &message.client_msg_id, true)?;
+                check_message(message)?;
                 if participants.len() > usize::from(u16::MAX) - 1 {
                     return Err(StoreError::InvalidInput(format!(
                         "{} participants",
                         participants.len()
                     )));
-                }
-                if u32::try_from(message.content.len()).is_err() {
-                    return Err(StoreError::InvalidInput("content over 4 GiB".into()));
                 }
                 participants
                     .iter()
@@ -342,19 +348,13 @@ impl Write {
             } => {
                 check_id("app", app, false)?;
                 check_id("group", group, false)?;
-                check_id("sender", &message.sender, false)?;
-                check_id("sender_device", &message.sender_device, true)?;
-                check_id("client_msg_id", &message.client_msg_id, true)?;
                 if message.conversation.strip_prefix("g:") != Some(group.as_str()) {
                     return Err(StoreError::InvalidInput(format!(
                         "conversation {} is not group {group}'s",
                         message.conversation
                     )));
                 }
-                if u32::try_from(message.content.len()).is_err() {
-                    return Err(StoreError::InvalidInput("content over 4 GiB".into()));
-                }
-                Ok(())
+                check_message(message)
             }
             Write::Group {
                 app,

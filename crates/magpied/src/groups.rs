@@ -249,7 +249,7 @@ fn handle_info(shared: &Shared, ctx: &SessionCtx, group: &str, from: u32) -> Bod
             Body::GroupReply(pb::GroupReply {
                 group: Some(page(group, &g, &ctx.id.user, from, budget)),
                 seq: 0,
-                pending: g.pending.contains(&ctx.id.user),
+                pending: g.is_pending(&ctx.id.user),
             })
         }
         Ok(None) => denied_body(group, GroupDenied::Unknown),

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::Identity;
 use crate::groups::{self, group_of};
-use crate::hub::Mailbox;
+use crate::hub::{Mailbox, copy_or_take};
 use crate::{Shared, unix_now_ms};
 
 /// The session a request comes from.
@@ -271,7 +271,7 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
         return ready(fault_ack_without_commit(shared, &me.app, conversation, now));
     }
     let pusher = shared.clone();
-    let app = me.app.clone();
+    let ctx = ctx.clone();
     commit_then(shared, write, move |result| match result {
         WriteResult::Appended {
             seq,
@@ -287,7 +287,7 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
                     server_time_ms: time_ms,
                     ..template
                 };
-                push_stored(&pusher, &app, message, &offsets);
+                push_stored(&pusher, &ctx.id.app, message, &offsets);
             }
             Body::SendAck(pb::SendAck {
                 message_id,
@@ -301,10 +301,7 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
             RequestCode::CLIENT_MSG_ID_REUSED,
             "this client_msg_id was used for a different message",
         ),
-        WriteResult::NotMember => err(
-            RequestCode::UNKNOWN_CONVERSATION,
-            format!("{conversation:?} is not a group of yours"),
-        ),
+        WriteResult::NotMember => not_your_group(&conversation),
         other => err(RequestCode::INTERNAL, format!("store answered {other:?}")),
     })
 }
@@ -331,31 +328,29 @@ pub(crate) fn commit_then(
 
 /// Pushes a stored message's events ([SYNC-4.2]): `offsets` gives each reader's offset.
 /// `template` is the message as delivered; only its `peer` differs per reader, and the last
-/// reader gets `template` itself.
+/// session pushed to gets `template` itself.
 pub(crate) fn push_stored(
     shared: &Shared,
     app: &str,
-    mut template: pb::Message,
+    template: pb::Message,
     offsets: &[(String, u64)],
 ) {
-    for (i, (user, offset)) in offsets.iter().enumerate() {
-        let mut message = if i + 1 < offsets.len() {
-            template.clone()
-        } else {
-            std::mem::take(&mut template)
-        };
+    let mut template = Some(template);
+    let readers = offsets.iter().map(|(user, _)| user.as_str());
+    // The hub stamps each session's stream epoch.
+    shared.hub.push_each(app, readers, None, |i, last| {
+        let (user, offset) = &offsets[i];
+        let mut message = copy_or_take(&mut template, last);
         message.peer = peer_of(&message.conversation_id, user).to_owned();
         let event = pb::Event {
             offset: *offset,
             kind: Some(pb::event::Kind::Message(message)),
         };
-        // The hub stamps each session's stream epoch.
-        let push = pb::Push {
+        pb::Push {
             events: vec![event],
             ..Default::default()
-        };
-        shared.hub.push_to_user(app, user, push, None);
-    }
+        }
+    });
 }
 
 /// [SYNC-6.4]: a live 1:1 message to the recipient's online devices (TRANSIENT: and the
@@ -398,23 +393,25 @@ fn relay_live_to_group(
         Ok(None) => {
             return Err((
                 RequestCode::UNKNOWN_CONVERSATION,
-                format!("{:?} is not a group of yours", live.conversation_id),
+                not_your_group_message(&live.conversation_id),
             ));
         }
         Err(e) => return Err((RequestCode::INTERNAL, e)),
     };
     let transient = live.class == pb::MessageClass::Transient as i32;
-    let push = pb::Push {
+    let mut push = Some(pb::Push {
         live: vec![live],
         ..Default::default()
-    };
-    for user in &members {
-        shared.hub.push_to_user(&me.app, user, push.clone(), None);
-    }
-    if transient {
+    });
+    let own = if transient { push.clone() } else { None };
+    let audience = members.iter().map(String::as_str);
+    shared.hub.push_each(&me.app, audience, None, |_, last| {
+        copy_or_take(&mut push, last)
+    });
+    if let Some(own) = own {
         shared
             .hub
-            .push_to_user(&me.app, &me.user, push, Some(ctx.session));
+            .push_to_user(&me.app, &me.user, own, Some(ctx.session));
     }
     Ok(())
 }
@@ -493,6 +490,18 @@ fn horizon_of(
         return Ok((a == user || b == user).then_some(1));
     }
     groups::member_horizon(shared, app, conversation, user)
+}
+
+/// [GROUP-4.1]: a group message from someone who is not a member, or to no group.
+fn not_your_group(conversation: &str) -> Body {
+    err(
+        RequestCode::UNKNOWN_CONVERSATION,
+        not_your_group_message(conversation),
+    )
+}
+
+fn not_your_group_message(conversation: &str) -> String {
+    format!("{conversation:?} is not a group of yours")
 }
 
 fn not_yours(conversation: &str) -> Body {

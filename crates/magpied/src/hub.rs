@@ -153,26 +153,38 @@ impl Hub {
 
     /// Pushes to every open session of a user, stamped with the user's stream epoch. The last
     /// session gets `push` itself: a user with one device costs no copy.
-    pub(crate) fn push_to_user(
+    pub(crate) fn push_to_user(&self, app: &str, user: &str, push: pb::Push, except: Option<u64>) {
+        let mut push = Some(push);
+        self.push_each(app, [user], except, |_, last| copy_or_take(&mut push, last));
+    }
+
+    /// Pushes to every open session of each of `users` (but `except`) under one lock, stamped
+    /// with the session's stream epoch. `make(i, last)` builds the push for `users[i]` and is
+    /// called only for a session that is open, so a group's offline members cost nothing;
+    /// `last` marks the final call, which can hand over the caller's own copy.
+    pub(crate) fn push_each<'a>(
         &self,
         app: &str,
-        user: &str,
-        mut push: pb::Push,
+        users: impl IntoIterator<Item = &'a str>,
         except: Option<u64>,
+        mut make: impl FnMut(usize, bool) -> pb::Push,
     ) {
         let inner = self.lock();
-        let Some(list) = inner.sessions.get(&(app.to_owned(), user.to_owned())) else {
-            return;
-        };
-        let mut targets = list.iter().filter(|e| Some(e.id) != except).peekable();
-        while let Some(e) = targets.next() {
-            let mut this = if targets.peek().is_some() {
-                push.clone()
-            } else {
-                std::mem::take(&mut push)
-            };
-            this.epoch = e.epoch;
-            e.mailbox.push(this);
+        // One key for every lookup, instead of two new strings per user.
+        let mut key: UserKey = (app.to_owned(), String::new());
+        let mut targets = Vec::new();
+        for (i, user) in users.into_iter().enumerate() {
+            key.1.clear();
+            key.1.push_str(user);
+            if let Some(list) = inner.sessions.get(&key) {
+                targets.extend(list.iter().filter(|e| Some(e.id) != except).map(|e| (i, e)));
+            }
+        }
+        let n = targets.len();
+        for (k, (i, e)) in targets.into_iter().enumerate() {
+            let mut push = make(i, k + 1 == n);
+            push.epoch = e.epoch;
+            e.mailbox.push(push);
         }
     }
 
@@ -264,5 +276,14 @@ fn notify_presence(inner: &Inner, key: &UserKey, online: bool, platform: Platfor
         for m in watchers.values() {
             m.push(push.clone());
         }
+    }
+}
+
+/// A copy of what `slot` holds, or on the `last` call the value itself.
+pub(crate) fn copy_or_take<T: Clone + Default>(slot: &mut Option<T>, last: bool) -> T {
+    if last {
+        slot.take().unwrap_or_default()
+    } else {
+        slot.clone().unwrap_or_default()
     }
 }

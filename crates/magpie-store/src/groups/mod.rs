@@ -78,7 +78,8 @@ impl GroupRecord {
         self.member(user).map(|m| m.role)
     }
 
-    fn is_pending(&self, user: &str) -> bool {
+    /// Whether `user` waits for approval to join.
+    pub fn is_pending(&self, user: &str) -> bool {
         self.pending.iter().any(|p| p == user)
     }
 }
