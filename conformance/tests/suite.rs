@@ -39,20 +39,13 @@ async fn codec_suite_against_the_reference_shim() {
 
 async fn start_magpied(dir: &std::path::Path) -> magpied::Server {
     let settings = magpied::Settings {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.to_path_buf(),
-        apps: vec![magpied::AppConfig {
-            id: APP.into(),
-            secret: SECRET.into(),
-            devices: Default::default(),
-        }],
         handshake_timeout_secs: 1,
         session_queue: 16,
         max_messages_per_conversation: RETENTION_LIMIT,
         retention_interval_secs: 1,
         admin_listen: Some("127.0.0.1:0".parse().expect("addr")),
         ws_listen: Some("127.0.0.1:0".parse().expect("addr")),
-        ..magpied::Settings::default()
+        ..magpied::Settings::embedded(dir, APP, SECRET)
     };
     magpied::Server::start(settings)
         .await

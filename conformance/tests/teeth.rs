@@ -242,15 +242,8 @@ async fn down(
 async fn run_with_fault(fault: Fault) -> Report {
     let dir = tempfile::tempdir().expect("tempdir");
     let settings = magpied::Settings {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.path().to_path_buf(),
-        apps: vec![magpied::AppConfig {
-            id: APP.into(),
-            secret: SECRET.into(),
-            devices: Default::default(),
-        }],
         handshake_timeout_secs: 1,
-        ..magpied::Settings::default()
+        ..magpied::Settings::embedded(dir.path(), APP, SECRET)
     };
     let server = magpied::Server::start(settings)
         .await
@@ -383,15 +376,8 @@ async fn run_against(
 ) -> Report {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut settings = magpied::Settings {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.path().to_path_buf(),
-        apps: vec![magpied::AppConfig {
-            id: APP.into(),
-            secret: SECRET.into(),
-            devices: Default::default(),
-        }],
         handshake_timeout_secs: 1,
-        ..magpied::Settings::default()
+        ..magpied::Settings::embedded(dir.path(), APP, SECRET)
     };
     tweak(&mut settings);
     let server = magpied::Server::start(settings)

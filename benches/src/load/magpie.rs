@@ -242,15 +242,8 @@ impl Embedded {
     ) -> Result<Embedded> {
         let dir = tempfile::tempdir().context("temporary data directory")?;
         let settings = magpied::Settings {
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir: dir.path().to_path_buf(),
-            apps: vec![magpied::AppConfig {
-                id: app.to_owned(),
-                secret: secret.to_owned(),
-                devices: Default::default(),
-            }],
             durability,
-            ..magpied::Settings::default()
+            ..magpied::Settings::embedded(dir.path(), app, secret)
         };
         let server = magpied::Server::start(settings)
             .await

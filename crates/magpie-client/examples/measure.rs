@@ -82,16 +82,7 @@ async fn main() {
     let per_pair = args.get(1).copied().unwrap_or(200);
     let missed = args.get(2).copied().unwrap_or(10_000);
     let dir = tempfile::tempdir().expect("tempdir");
-    let settings = magpied::Settings {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.path().to_path_buf(),
-        apps: vec![magpied::AppConfig {
-            id: APP.into(),
-            secret: SECRET.into(),
-            devices: Default::default(),
-        }],
-        ..magpied::Settings::default()
-    };
+    let settings = magpied::Settings::embedded(dir.path(), APP, SECRET);
     let server = magpied::Server::start(settings).await.expect("server");
     let addr = server.local_addr().to_string();
 

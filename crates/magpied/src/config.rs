@@ -205,6 +205,22 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Settings for a server embedded in a program or a test: the defaults, listening on a free
+    /// loopback port, keeping its data in `data_dir` and serving the one app `id` (its devices
+    /// under the default policy).
+    pub fn embedded(data_dir: impl Into<PathBuf>, id: &str, secret: &str) -> Settings {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            apps: vec![AppConfig {
+                id: id.to_owned(),
+                secret: secret.to_owned(),
+                devices: DevicePolicy::default(),
+            }],
+            ..Settings::default()
+        }
+    }
+
     /// The worker threads to start: [`Settings::worker_threads`], or when that is 0 one per core
     /// less one for the commit thread, at least 1.
     pub fn runtime_workers(&self) -> usize {

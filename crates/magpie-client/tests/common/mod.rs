@@ -128,13 +128,7 @@ impl Drop for FakeServer {
 pub async fn start_magpied(dir: &std::path::Path, listen: SocketAddr) -> magpied::Server {
     let settings = magpied::Settings {
         listen,
-        data_dir: dir.to_path_buf(),
-        apps: vec![magpied::AppConfig {
-            id: APP.into(),
-            secret: SECRET.into(),
-            devices: Default::default(),
-        }],
-        ..magpied::Settings::default()
+        ..magpied::Settings::embedded(dir, APP, SECRET)
     };
     magpied::Server::start(settings)
         .await

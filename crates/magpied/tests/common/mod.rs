@@ -59,16 +59,7 @@ pub async fn start_with(
     dir: &std::path::Path,
     tweak: impl FnOnce(&mut magpied::Settings),
 ) -> magpied::Server {
-    let mut settings = magpied::Settings {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.to_path_buf(),
-        apps: vec![magpied::AppConfig {
-            id: APP.into(),
-            secret: SECRET.into(),
-            devices: Default::default(),
-        }],
-        ..magpied::Settings::default()
-    };
+    let mut settings = magpied::Settings::embedded(dir, APP, SECRET);
     tweak(&mut settings);
     magpied::Server::start(settings)
         .await
