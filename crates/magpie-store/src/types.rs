@@ -417,6 +417,10 @@ pub struct StoreConfig {
     pub flush_interval: Duration,
     /// The engine's block cache, in bytes. Default: 64 MiB.
     pub cache_size: u64,
+    /// Dedup changes (one per message with a client id) kept in memory, and in the dedup log,
+    /// before they are ingested into the dedup index as one table. Memory is about 250 bytes
+    /// per change, twice over while an ingestion runs. Default: 65,536.
+    pub dedup_ingest_entries: usize,
 }
 
 impl StoreConfig {
@@ -427,6 +431,7 @@ impl StoreConfig {
             durability: Durability::Immediate,
             flush_interval: Duration::from_millis(200),
             cache_size: 64 << 20,
+            dedup_ingest_entries: 1 << 16,
         }
     }
 }

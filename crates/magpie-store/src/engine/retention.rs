@@ -134,10 +134,10 @@ fn commit_advances(
             cx.remove(&ks.messages, mk);
             stats.messages += 1;
             let Some(dk) = dedup else { continue };
-            if let Some(v) = cx.get(Tracked::Dedup, &dk)? {
+            if let Some(v) = cx.dedup(&dk)? {
                 let d = codec::decode_dedup(&dk, &v)?;
                 if d.conversation == a.conversation && d.seq == seq {
-                    cx.delete(Tracked::Dedup, dk);
+                    cx.remove_dedup(dk);
                     stats.dedup_entries += 1;
                 }
             }
