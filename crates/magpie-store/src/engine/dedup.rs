@@ -17,6 +17,13 @@
 //! without a memtable, and then deletes the log records they came from. Until the ingestion is
 //! done they are answered from memory. On open, the log is replayed into memory.
 //!
+//! The price is a pause per ingestion: fjall finishes an ingested table under its journal lock,
+//! so commits wait for the table's and the version's fsyncs. Writing the filesystem's dirty data
+//! out first (`syncfs`, outside the lock) cut that pause from 45-55 ms to 16-19 ms for 65,536
+//! changes on the project's 2-core VM. Building the table takes about 3 µs per change on the
+//! ingestion thread: what a memtable flush of the old records cost too, only now it is paid
+//! once per change, not on top of a cold insert and a cold lookup.
+//!
 //! # Why this is exact
 //!
 //! - A lookup asks the newest tier first: this transaction, the changes in memory, the changes
@@ -93,6 +100,9 @@ struct Ingestion {
 /// The most changes `recent` has room for from the start (it keeps its room when drained).
 const MAX_RESERVED: usize = 1 << 17;
 
+/// Log records deleted per batch after an ingestion.
+const DELETE_CHUNK: u64 = 1024;
+
 /// How long a failed ingestion waits before it is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -151,22 +161,19 @@ impl DedupTier {
     pub(super) fn committed(&mut self, changes: HashMap<Slice, Change>) {
         self.next_log += 1;
         self.recent.extend(changes);
-        if self.recent.len() < self.ingest_entries {
-            return;
-        }
         match &mut self.ingesting {
+            // A failed ingestion is retried first, whatever the size of `recent`, so that
+            // tables keep the log's order.
             Some(ing) if ing.thread.is_none() && Instant::now() >= ing.retry_at => {
-                // A failed ingestion goes first, so that tables keep the log's order.
                 ing.thread = spawn_ingestion(&ing.changes, ing.log.clone(), &self.target);
                 ing.retry_at = Instant::now() + RETRY_AFTER;
             }
             Some(_) => {}
-            None => {
+            None if self.recent.len() >= self.ingest_entries => {
                 // Moved, not copied: the commit thread should not pay for the ingestion.
-                let reserve = self.recent.capacity();
                 let changes = Arc::new(std::mem::replace(
                     &mut self.recent,
-                    HashMap::with_capacity(reserve),
+                    HashMap::with_capacity(self.ingest_entries.min(MAX_RESERVED)),
                 ));
                 let range = self.recent_from..self.next_log;
                 self.recent_from = self.next_log;
@@ -178,6 +185,7 @@ impl DedupTier {
                     retry_at: Instant::now() + RETRY_AFTER,
                 });
             }
+            None => {}
         }
     }
 
@@ -202,13 +210,50 @@ impl DedupTier {
             return;
         };
         match thread.join() {
-            Ok(Ok(())) => self.ingesting = None,
+            Ok(Ok(())) => {
+                if let Some(done) = self.ingesting.take() {
+                    // Freeing a map of this size takes milliseconds, which the commit thread
+                    // should not spend with the writer mutex held.
+                    let changes = done.changes;
+                    let freed = std::thread::Builder::new()
+                        .name("magpie-dedup-free".into())
+                        .spawn(move || drop(changes));
+                    if let Err(e) = freed {
+                        tracing::debug!(error = %e, "freeing ingested dedup changes inline");
+                    }
+                }
+            }
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "ingesting dedup entries failed; kept in memory")
             }
             Err(_) => {
                 tracing::error!("the dedup ingestion thread panicked; entries kept in memory")
             }
+        }
+    }
+
+    /// Ingests every change in memory and waits for it (tests; see
+    /// [`FjallStore::ingest_dedup_now`](super::FjallStore::ingest_dedup_now)).
+    pub(super) fn ingest_now(&mut self) -> Result<(), StoreError> {
+        self.settle_now();
+        if self.ingesting.is_none() && !self.recent.is_empty() {
+            let changes = Arc::new(std::mem::take(&mut self.recent));
+            let range = self.recent_from..self.next_log;
+            self.recent_from = self.next_log;
+            self.ingesting = Some(Ingestion {
+                thread: spawn_ingestion(&changes, range.clone(), &self.target),
+                changes,
+                log: range,
+                retry_at: Instant::now() + RETRY_AFTER,
+            });
+            self.settle_now();
+        }
+        match self.in_memory() {
+            0 => Ok(()),
+            n => Err(StoreError::backend(
+                "ingesting dedup changes",
+                std::io::Error::other(format!("{n} changes are still in memory")),
+            )),
         }
     }
 
@@ -251,7 +296,9 @@ fn ingest(
     records: std::ops::Range<u64>,
     target: &Target,
 ) -> Result<(), StoreError> {
+    let started = Instant::now();
     super::sync(&target.db, &target.journals)?;
+    let synced = started.elapsed();
     // A table is written in key order; the keys of a map are unique.
     let mut sorted: Vec<(&Slice, &Change)> = changes.iter().collect();
     sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -266,15 +313,51 @@ fn ingest(
         }
         .context("writing a dedup table")?;
     }
+    // fjall holds its journal lock, and so every commit, while it finishes the table, which
+    // fsyncs it: the table's data goes to the disk first, so that fsync has little to write.
+    presync(target.dedup.path());
+    let written = started.elapsed();
     ingestion.finish().context("ingesting a dedup table")?;
-    let mut batch = fjall::OwnedWriteBatch::with_capacity(target.db.clone(), 0)
-        .durability(Some(PersistMode::Buffer));
-    for n in records {
-        batch.remove(&target.log, n.to_be_bytes().to_vec());
+    let finished = started.elapsed();
+    // In chunks, oldest first, so that commits wait for one chunk at most; a crash part-way
+    // leaves the newest records of the range, which replay as the values the table holds.
+    let mut first = records.start;
+    while first < records.end {
+        let end = records.end.min(first.saturating_add(DELETE_CHUNK));
+        let mut batch = fjall::OwnedWriteBatch::with_capacity(target.db.clone(), 0)
+            .durability(Some(PersistMode::Buffer));
+        for n in first..end {
+            batch.remove(&target.log, n.to_be_bytes().to_vec());
+        }
+        batch
+            .commit()
+            .context("deleting ingested dedup log records")?;
+        first = end;
     }
-    batch
-        .commit()
-        .context("deleting ingested dedup log records")
+    tracing::debug!(
+        changes = changes.len(),
+        records = records.end - records.start,
+        sync_ms = synced.as_secs_f64() * 1e3,
+        write_ms = (written - synced).as_secs_f64() * 1e3,
+        finish_ms = (finished - written).as_secs_f64() * 1e3,
+        delete_ms = (started.elapsed() - finished).as_secs_f64() * 1e3,
+        "ingested dedup changes"
+    );
+    Ok(())
+}
+
+/// Writes the dirty data of the filesystem that holds `path` to the disk (`syncfs`). Only an
+/// optimization: a failure is logged, and the fsyncs that durability rests on come after it.
+fn presync(path: &std::path::Path) {
+    #[cfg(target_os = "linux")]
+    {
+        let synced = std::fs::File::open(path).and_then(|dir| Ok(rustix::fs::syncfs(&dir)?));
+        if let Err(e) = synced {
+            tracing::debug!(error = %e, "syncfs before finishing a dedup table");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = path;
 }
 
 /// The number of a log record's key.

@@ -8,7 +8,7 @@
 //! | `messages` | app, conversation, seq | message record |
 //! | `conversations` | app, conversation | last_seq, visible_from (\*) |
 //! | `dedup` | app, sender, client_msg_id | seq, time, content hash, offsets (\*\*) |
-//! | `dedup_log` | a number per transaction | the transaction's dedup changes (\*\*) |
+//! | `dedup_log` | a number per transaction with dedup changes | its dedup changes (\*\*) |
 //! | `streams` | app, user | epoch, last_offset (\*) |
 //! | `events` | app, user, offset | event record |
 //! | `reads` | app, user, conversation | read seq |
@@ -186,6 +186,14 @@ impl FjallStore {
         writer.dedup.in_memory()
     }
 
+    /// Ingests every dedup change in memory into the dedup index and waits for it; fails if
+    /// some could not be (they stay in memory and in the dedup log). For tests: the store
+    /// ingests on its own every [`StoreConfig::dedup_ingest_entries`] changes.
+    #[doc(hidden)]
+    pub fn ingest_dedup_now(&self) -> Result<(), StoreError> {
+        self.writer().dedup.ingest_now()
+    }
+
     /// How [`Store::commit`] persists its batch: fsynced, or with relaxed durability written to
     /// the operating system for the background fsync.
     fn persist(&self) -> PersistMode {
@@ -208,22 +216,22 @@ impl FjallStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Starts a write transaction on the locked head cache, sized for about `writes` writes (a
+    /// Starts a write transaction on the locked writer state, sized for about `writes` writes (a
     /// message is about four records). The snapshot is taken after the lock, so it sees every
     /// committed write.
     fn transaction<'a>(
         &'a self,
-        cache: &'a mut WriterState,
+        writer: &'a mut WriterState,
         writes: usize,
     ) -> Result<heads::WriteCtx<'a>, StoreError> {
-        self.transaction_with(cache, writes, self.persist())
+        self.transaction_with(writer, writes, self.persist())
     }
 
     /// [`Self::transaction`], its batch persisted with `persist`. Refused after a failed fsync:
     /// what reached the disk is unknown, so nothing more is written (every writer starts here).
     fn transaction_with<'a>(
         &'a self,
-        cache: &'a mut WriterState,
+        writer: &'a mut WriterState,
         writes: usize,
         persist: PersistMode,
     ) -> Result<heads::WriteCtx<'a>, StoreError> {
@@ -234,13 +242,13 @@ impl FjallStore {
             ));
         }
         // Before the snapshot, which then sees what a finished ingestion wrote.
-        cache.dedup.settle();
+        writer.dedup.settle();
         Ok(heads::WriteCtx::new(
             &self.ks,
             self.db.snapshot(),
             self.batch(writes * 4, persist),
             writes,
-            cache,
+            writer,
         ))
     }
 
@@ -256,8 +264,8 @@ impl FjallStore {
             return Ok(Vec::new());
         }
         let now = now_ms();
-        let mut cache = self.writer();
-        let mut cx = self.transaction_with(&mut cache, batch.len(), persist)?;
+        let mut writer = self.writer();
+        let mut cx = self.transaction_with(&mut writer, batch.len(), persist)?;
         let mut results = Vec::with_capacity(batch.len());
         for w in batch {
             // On error `cx` is dropped, which rolls the whole batch back.

@@ -123,8 +123,8 @@ fn commit_advances(
         return Ok(());
     }
     let ks = &store.ks;
-    let mut cache = store.writer();
-    let mut cx = store.transaction(&mut cache, 0)?;
+    let mut writer = store.writer();
+    let mut cx = store.transaction(&mut writer, 0)?;
     for a in advances {
         let mut info = cx.conversation(&a.app, &a.conversation)?;
         if a.visible_from <= info.visible_from {
@@ -194,8 +194,8 @@ fn drop_events(
         return Ok(0);
     }
     let n = doomed.len() as u64;
-    let mut cache = store.writer();
-    let mut cx = store.transaction(&mut cache, 0)?;
+    let mut writer = store.writer();
+    let mut cx = store.transaction(&mut writer, 0)?;
     let mut streams: Vec<(&str, &str)> = doomed
         .iter()
         .map(|(app, user, _)| (app.as_str(), user.as_str()))
@@ -239,8 +239,8 @@ fn remove_all(store: &FjallStore, now_secs: u64, keys: Vec<Vec<u8>>) -> Result<u
     if keys.is_empty() {
         return Ok(0);
     }
-    let mut cache = store.writer();
-    let mut cx = store.transaction(&mut cache, 0)?;
+    let mut writer = store.writer();
+    let mut cx = store.transaction(&mut writer, 0)?;
     let mut n = 0;
     for k in keys {
         let still_expired = match cx.get(Tracked::Nonces, &k)? {
