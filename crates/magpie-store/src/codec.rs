@@ -132,18 +132,6 @@ impl<'a> Reader<'a> {
         String::from_utf8(s.to_vec()).map_err(|_| self.err("string is not UTF-8"))
     }
 
-    /// A byte string with a big-endian `u32` length.
-    pub(crate) fn bytes32(&mut self) -> Result<&'a [u8], StoreError> {
-        let len = self.u32()?;
-        let len = usize::try_from(len).map_err(|_| self.err("length does not fit in memory"))?;
-        self.take(len)
-    }
-
-    /// Whether every byte was read.
-    pub(crate) fn is_done(&self) -> bool {
-        self.pos == self.buf.len()
-    }
-
     /// The remaining bytes.
     pub(crate) fn rest(&mut self) -> &'a [u8] {
         let s = &self.buf[self.pos..];

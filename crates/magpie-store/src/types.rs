@@ -417,13 +417,6 @@ pub struct StoreConfig {
     pub flush_interval: Duration,
     /// The engine's block cache, in bytes. Default: 64 MiB.
     pub cache_size: u64,
-    /// Dedup changes (one per message with a client id) kept in memory, and in the dedup log,
-    /// before they are ingested into the dedup index as one table. Memory is about 250 bytes
-    /// per change: up to twice this many changes while an ingestion runs, and more while
-    /// ingestions fail (they are retried every second). Each ingestion holds up commits while
-    /// the engine fsyncs the finished table and its version (about 17 ms on the 2-core VM of
-    /// `benches/RESULTS.md`). Default: 65,536.
-    pub dedup_ingest_entries: usize,
 }
 
 impl StoreConfig {
@@ -434,7 +427,6 @@ impl StoreConfig {
             durability: Durability::Immediate,
             flush_interval: Duration::from_millis(200),
             cache_size: 64 << 20,
-            dedup_ingest_entries: 1 << 16,
         }
     }
 }

@@ -139,11 +139,6 @@ pub struct Settings {
     pub max_group_request_users: usize,
     /// Writes per group commit at most (default 256).
     pub max_commit_batch: usize,
-    /// Dedup entries (one per message with a client id) the store keeps in memory, and in its
-    /// dedup log, before it ingests them into its dedup index as one table (default 65,536;
-    /// about 250 bytes each). Commits wait while the engine fsyncs a finished table (about
-    /// 17 ms on a 2-core VM), so fewer, larger tables mean fewer pauses.
-    pub dedup_ingest_entries: usize,
     /// Threads of the async runtime the `magpied` binary starts (default 0: one per core less
     /// the one the store's commit thread keeps busy under load, at least 1). On 2 cores a second
     /// worker made pairs 5-10% slower: it only competes with the commit thread and adds
@@ -197,7 +192,6 @@ impl Default for Settings {
             max_group_name: 128,
             max_group_request_users: 100,
             max_commit_batch: 256,
-            dedup_ingest_entries: 1 << 16,
             worker_threads: 0,
             default_heartbeat_secs: 30,
             handshake_timeout_secs: 10,

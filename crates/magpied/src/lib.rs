@@ -140,7 +140,6 @@ impl Server {
         let store_config = magpie_store::StoreConfig {
             durability,
             flush_interval: Duration::from_millis(settings.flush_interval_ms.max(1)),
-            dedup_ingest_entries: settings.dedup_ingest_entries.max(1),
             ..magpie_store::StoreConfig::new(settings.data_dir.join("store"))
         };
         let store: Arc<dyn Store> =

@@ -20,17 +20,15 @@
 //! own single-writer transactions gave the same guarantees but put every write into a
 //! transaction-local skip list first and into the keyspace's memtable at commit, inserting each
 //! record twice; that second skip list was a fifth of a commit's CPU time. The only records a
-//! write reads back before its batch commits are the read-marker, nonce and group records of
-//! earlier writes in the same batch (two READs, a replayed token, a SEND after a kick), which
-//! [`Overlay`] keeps by key; the heads, which have their own cache; and the dedup records (a
-//! retried SEND), which the transaction keeps for the dedup log (see the `dedup` module).
+//! write reads back before its batch commits are the dedup, read-marker and nonce records of
+//! earlier writes in the same batch (a retried SEND, two READs, a replayed token), and the heads,
+//! which have their own cache; [`Overlay`] keeps those few by key.
 
 use std::collections::HashMap;
 
 use fjall::{Keyspace, OwnedWriteBatch as WriteBatch, Readable, Slice, Snapshot};
 
-use super::dedup::{Change, Found};
-use super::{Keyspaces, WriterState, conversation_in, stream_in};
+use super::{Keyspaces, conversation_in, stream_in};
 use crate::codec::{self, key};
 use crate::error::Context;
 use crate::{ConversationInfo, StoreError, StreamHead};
@@ -55,6 +53,8 @@ fn put<V>(map: &mut HashMap<Vec<u8>, V>, k: Vec<u8>, v: V) {
 /// The records a transaction reads back after writing them (see the module comment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Tracked {
+    /// `dedup`: a retry in the same batch as its first send.
+    Dedup,
     /// `reads`: two READs of one conversation in the same batch.
     Reads,
     /// `nonces`: a token replayed in the same batch.
@@ -66,7 +66,7 @@ pub(super) enum Tracked {
 /// What this transaction wrote to tracked records, by kind and key: `None` for a removal. Keys
 /// and values are the batch's own (`Slice` clones share their bytes).
 #[derive(Default)]
-struct Overlay([HashMap<Slice, Option<Slice>>; 3]);
+struct Overlay([HashMap<Slice, Option<Slice>>; 4]);
 
 impl Overlay {
     fn of(&self, which: Tracked) -> &HashMap<Slice, Option<Slice>> {
@@ -79,42 +79,42 @@ impl Overlay {
 }
 
 /// A write transaction that reads heads through the cache: a snapshot taken under the writer
-/// mutex, the batch of writes, the overlay of tracked records written so far, and the dedup
-/// changes, which commit as one record of the dedup log (see the `dedup` module).
+/// mutex, the batch of writes, and the overlay of tracked records written so far.
 pub(super) struct WriteCtx<'a> {
     pub(super) ks: &'a Keyspaces,
     snapshot: Snapshot,
     batch: WriteBatch,
     overlay: Overlay,
-    dedup: HashMap<Slice, Change>,
-    state: &'a mut WriterState,
+    cache: &'a mut HeadCache,
     pending: HeadCache,
 }
 
 impl<'a> WriteCtx<'a> {
-    /// A transaction reading `snapshot` (taken after the writer mutex behind `state` was locked,
+    /// A transaction reading `snapshot` (taken after the writer mutex behind `cache` was locked,
     /// so that it sees every committed write) and writing `batch`.
-    /// `writes` sizes the dedup changes (one per message sent).
+    /// `writes` sizes the dedup overlay (one entry per message sent).
     pub(super) fn new(
         ks: &'a Keyspaces,
         snapshot: Snapshot,
         batch: WriteBatch,
         writes: usize,
-        state: &'a mut WriterState,
+        cache: &'a mut HeadCache,
     ) -> Self {
+        let mut overlay = Overlay::default();
+        overlay.0[Tracked::Dedup as usize].reserve(writes);
         Self {
             ks,
             snapshot,
             batch,
-            overlay: Overlay::default(),
-            dedup: HashMap::with_capacity(writes),
-            state,
+            overlay,
+            cache,
             pending: HeadCache::default(),
         }
     }
 
     fn keyspace(&self, which: Tracked) -> &'a Keyspace {
         match which {
+            Tracked::Dedup => &self.ks.dedup,
             Tracked::Reads => &self.ks.reads,
             Tracked::Nonces => &self.ks.nonces,
             Tracked::Groups => &self.ks.groups,
@@ -146,31 +146,6 @@ impl<'a> WriteCtx<'a> {
         self.overlay.set(which, k, None);
     }
 
-    /// The dedup record of `k` as this transaction sees it: its own changes, then those
-    /// committed but not yet ingested, then the keyspace.
-    pub(super) fn dedup(&self, k: &[u8]) -> Result<Option<Slice>, StoreError> {
-        if let Some(change) = self.dedup.get(k) {
-            return Ok(change.clone());
-        }
-        match self.state.dedup.get(k) {
-            Found::InMemory(change) => Ok(change),
-            Found::NotInMemory => self
-                .snapshot
-                .get(&self.ks.dedup, k)
-                .context("reading a dedup record"),
-        }
-    }
-
-    /// Writes a dedup record (into the dedup log, see the `dedup` module).
-    pub(super) fn put_dedup(&mut self, k: Vec<u8>, v: Vec<u8>) {
-        self.dedup.insert(Slice::from(k), Some(Slice::from(v)));
-    }
-
-    /// Removes a dedup record (a tombstone in the dedup log, see the `dedup` module).
-    pub(super) fn remove_dedup(&mut self, k: Vec<u8>) {
-        self.dedup.insert(Slice::from(k), None);
-    }
-
     /// Writes a record nothing in this transaction reads back.
     pub(super) fn insert(&mut self, keyspace: &Keyspace, k: Vec<u8>, v: Vec<u8>) {
         self.batch.insert(keyspace, k, v);
@@ -191,12 +166,12 @@ impl<'a> WriteCtx<'a> {
         if let Some(info) = self.pending.conversations.get(&k) {
             return Ok(*info);
         }
-        if let Some(info) = self.state.heads.conversations.get(&k) {
+        if let Some(info) = self.cache.conversations.get(&k) {
             return Ok(*info);
         }
         // Not written in this transaction, so the transaction reads the committed value.
         let info = conversation_in(&self.snapshot, self.ks, app, conversation)?;
-        put(&mut self.state.heads.conversations, k, info);
+        put(&mut self.cache.conversations, k, info);
         Ok(info)
     }
 
@@ -230,12 +205,12 @@ impl<'a> WriteCtx<'a> {
         if let Some(head) = self.pending.streams.get(&k) {
             return Ok(Some(*head));
         }
-        if let Some(head) = self.state.heads.streams.get(&k) {
+        if let Some(head) = self.cache.streams.get(&k) {
             return Ok(Some(*head));
         }
         let head = stream_in(&self.snapshot, self.ks, app, user)?;
         if let Some(head) = head {
-            put(&mut self.state.heads.streams, k, head);
+            put(&mut self.cache.streams, k, head);
         }
         Ok(head)
     }
@@ -254,22 +229,14 @@ impl<'a> WriteCtx<'a> {
         self.pending.streams.insert(k, head);
     }
 
-    /// Commits the transaction, then lets its heads into the cache and its dedup changes into
-    /// the writer's dedup tier.
-    pub(super) fn commit(mut self, context: &str) -> Result<(), StoreError> {
-        if !self.dedup.is_empty() {
-            let (k, v) = self.state.dedup.log_record(&self.dedup);
-            self.batch.insert(&self.ks.dedup_log, k, v);
-        }
+    /// Commits the transaction, then lets its heads into the cache.
+    pub(super) fn commit(self, context: &str) -> Result<(), StoreError> {
         self.batch.commit().context(context)?;
         for (k, v) in self.pending.conversations {
-            put(&mut self.state.heads.conversations, k, v);
+            put(&mut self.cache.conversations, k, v);
         }
         for (k, v) in self.pending.streams {
-            put(&mut self.state.heads.streams, k, v);
-        }
-        if !self.dedup.is_empty() {
-            self.state.dedup.committed(self.dedup);
+            put(&mut self.cache.streams, k, v);
         }
         Ok(())
     }

@@ -7,8 +7,7 @@
 //! |---|---|---|
 //! | `messages` | app, conversation, seq | message record |
 //! | `conversations` | app, conversation | last_seq, visible_from (\*) |
-//! | `dedup` | app, sender, client_msg_id | seq, time, content hash, offsets (\*\*) |
-//! | `dedup_log` | a number per transaction with dedup changes | its dedup changes (\*\*) |
+//! | `dedup` | app, sender, client_msg_id | seq, time, content hash, offsets |
 //! | `streams` | app, user | epoch, last_offset (\*) |
 //! | `events` | app, user, offset | event record |
 //! | `reads` | app, user, conversation | read seq |
@@ -20,9 +19,6 @@
 //! every append: the last seq and the last offset are the larger of the record's and the newest
 //! key's (see the `heads` module).
 //!
-//! (\*\*) Written as one `dedup_log` record per transaction and ingested into `dedup` in bulk,
-//! not a record per message (see the `dedup` module).
-//!
 //! Writes run in the transactions of the `heads` module: a snapshot read under the writer mutex
 //! and one atomic [`fjall::OwnedWriteBatch`], with the few records a write reads back kept aside, so
 //! one group commit can append several messages to the same conversation or stream. A batch of
@@ -32,7 +28,6 @@
 //! readers wait for [`GroupCommitter::settled`](crate::GroupCommitter::settled) before they show
 //! what they read. Reads use snapshots.
 
-mod dedup;
 mod heads;
 mod journal;
 mod retention;
@@ -58,21 +53,12 @@ struct Keyspaces {
     messages: Keyspace,
     conversations: Keyspace,
     dedup: Keyspace,
-    dedup_log: Keyspace,
     streams: Keyspace,
     events: Keyspace,
     reads: Keyspace,
     nonces: Keyspace,
     revocations: Keyspace,
     groups: Keyspace,
-}
-
-/// What the writer keeps between transactions, behind the writer mutex.
-struct WriterState {
-    /// The heads the writer committed.
-    heads: heads::HeadCache,
-    /// The dedup changes committed and not yet ingested.
-    dedup: dedup::DedupTier,
 }
 
 /// The background fsync thread of [`Durability::Relaxed`].
@@ -89,8 +75,8 @@ pub struct FjallStore {
     /// The journals, for [`Store::sync`] and the relaxed mode's background fsync.
     journals: Arc<journal::Journals>,
     flusher: Mutex<Option<Flusher>>,
-    /// What the writer keeps between transactions; held for every write transaction.
-    writer: Mutex<WriterState>,
+    /// The heads the writer committed; held for every write transaction.
+    writer: Mutex<heads::HeadCache>,
     /// Serializes retention passes.
     retention: Mutex<()>,
     commits: AtomicU64,
@@ -122,7 +108,6 @@ impl FjallStore {
             messages: open("messages")?,
             conversations: open("conversations")?,
             dedup: open("dedup")?,
-            dedup_log: open("dedup_log")?,
             streams: open("streams")?,
             events: open("events")?,
             reads: open("reads")?,
@@ -131,13 +116,6 @@ impl FjallStore {
             groups: open("groups")?,
         };
         let journals = Arc::new(journal::Journals::new(&config.path));
-        let target = dedup::Target {
-            db: db.clone(),
-            dedup: ks.dedup.clone(),
-            log: ks.dedup_log.clone(),
-            journals: Arc::clone(&journals),
-        };
-        let dedup = dedup::DedupTier::recover(&db.snapshot(), target, config.dedup_ingest_entries)?;
         let flusher = match config.durability {
             Durability::Immediate => None,
             Durability::Relaxed => {
@@ -164,10 +142,7 @@ impl FjallStore {
             durability: config.durability,
             journals,
             flusher: Mutex::new(flusher),
-            writer: Mutex::new(WriterState {
-                heads: heads::HeadCache::default(),
-                dedup,
-            }),
+            writer: Mutex::new(heads::HeadCache::default()),
             retention: Mutex::new(()),
             commits: AtomicU64::new(0),
         })
@@ -176,22 +151,6 @@ impl FjallStore {
     /// How many transactions [`Store::commit`] has committed since the store was opened.
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
-    }
-
-    /// Dedup changes (one per message with a client id) committed and not yet ingested into
-    /// the dedup index; settles an ingestion that has finished.
-    pub fn dedup_in_memory(&self) -> usize {
-        let mut writer = self.writer();
-        writer.dedup.settle();
-        writer.dedup.in_memory()
-    }
-
-    /// Ingests every dedup change in memory into the dedup index and waits for it; fails if
-    /// some could not be (they stay in memory and in the dedup log). For tests: the store
-    /// ingests on its own every [`StoreConfig::dedup_ingest_entries`] changes.
-    #[doc(hidden)]
-    pub fn ingest_dedup_now(&self) -> Result<(), StoreError> {
-        self.writer().dedup.ingest_now()
     }
 
     /// How [`Store::commit`] persists its batch: fsynced, or with relaxed durability written to
@@ -208,30 +167,30 @@ impl FjallStore {
         fjall::OwnedWriteBatch::with_capacity(self.db.clone(), records).durability(Some(persist))
     }
 
-    /// The writer's state. A panic in a writer cannot leave it wrong (changes enter it only
+    /// The writer's head cache. A panic in a writer cannot leave it wrong (changes enter it only
     /// after their commit), so a poisoned lock is taken over.
-    fn writer(&self) -> std::sync::MutexGuard<'_, WriterState> {
+    fn writer(&self) -> std::sync::MutexGuard<'_, heads::HeadCache> {
         self.writer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Starts a write transaction on the locked writer state, sized for about `writes` writes (a
+    /// Starts a write transaction on the locked head cache, sized for about `writes` writes (a
     /// message is about four records). The snapshot is taken after the lock, so it sees every
     /// committed write.
     fn transaction<'a>(
         &'a self,
-        writer: &'a mut WriterState,
+        cache: &'a mut heads::HeadCache,
         writes: usize,
     ) -> Result<heads::WriteCtx<'a>, StoreError> {
-        self.transaction_with(writer, writes, self.persist())
+        self.transaction_with(cache, writes, self.persist())
     }
 
     /// [`Self::transaction`], its batch persisted with `persist`. Refused after a failed fsync:
     /// what reached the disk is unknown, so nothing more is written (every writer starts here).
     fn transaction_with<'a>(
         &'a self,
-        writer: &'a mut WriterState,
+        cache: &'a mut heads::HeadCache,
         writes: usize,
         persist: PersistMode,
     ) -> Result<heads::WriteCtx<'a>, StoreError> {
@@ -241,14 +200,12 @@ impl FjallStore {
                 std::io::Error::other("an fsync of the journal failed; reopen the store"),
             ));
         }
-        // Before the snapshot, which then sees what a finished ingestion wrote.
-        writer.dedup.settle();
         Ok(heads::WriteCtx::new(
             &self.ks,
             self.db.snapshot(),
             self.batch(writes * 4, persist),
             writes,
-            writer,
+            cache,
         ))
     }
 
@@ -264,8 +221,8 @@ impl FjallStore {
             return Ok(Vec::new());
         }
         let now = now_ms();
-        let mut writer = self.writer();
-        let mut cx = self.transaction_with(&mut writer, batch.len(), persist)?;
+        let mut cache = self.writer();
+        let mut cx = self.transaction_with(&mut cache, batch.len(), persist)?;
         let mut results = Vec::with_capacity(batch.len());
         for w in batch {
             // On error `cx` is dropped, which rolls the whole batch back.
@@ -279,11 +236,6 @@ impl FjallStore {
 
 impl Drop for FjallStore {
     fn drop(&mut self) {
-        // The ingestion thread holds the database open.
-        match self.writer.get_mut() {
-            Ok(w) => w.dedup.settle_now(),
-            Err(poisoned) => poisoned.into_inner().dedup.settle_now(),
-        }
         let flusher = match self.flusher.get_mut() {
             Ok(f) => f.take(),
             Err(poisoned) => poisoned.into_inner().take(),

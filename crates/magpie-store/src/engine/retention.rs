@@ -123,8 +123,8 @@ fn commit_advances(
         return Ok(());
     }
     let ks = &store.ks;
-    let mut writer = store.writer();
-    let mut cx = store.transaction(&mut writer, 0)?;
+    let mut cache = store.writer();
+    let mut cx = store.transaction(&mut cache, 0)?;
     for a in advances {
         let mut info = cx.conversation(&a.app, &a.conversation)?;
         if a.visible_from <= info.visible_from {
@@ -134,10 +134,10 @@ fn commit_advances(
             cx.remove(&ks.messages, mk);
             stats.messages += 1;
             let Some(dk) = dedup else { continue };
-            if let Some(v) = cx.dedup(&dk)? {
+            if let Some(v) = cx.get(Tracked::Dedup, &dk)? {
                 let d = codec::decode_dedup(&dk, &v)?;
                 if d.conversation == a.conversation && d.seq == seq {
-                    cx.remove_dedup(dk);
+                    cx.delete(Tracked::Dedup, dk);
                     stats.dedup_entries += 1;
                 }
             }
@@ -194,8 +194,8 @@ fn drop_events(
         return Ok(0);
     }
     let n = doomed.len() as u64;
-    let mut writer = store.writer();
-    let mut cx = store.transaction(&mut writer, 0)?;
+    let mut cache = store.writer();
+    let mut cx = store.transaction(&mut cache, 0)?;
     let mut streams: Vec<(&str, &str)> = doomed
         .iter()
         .map(|(app, user, _)| (app.as_str(), user.as_str()))
@@ -239,8 +239,8 @@ fn remove_all(store: &FjallStore, now_secs: u64, keys: Vec<Vec<u8>>) -> Result<u
     if keys.is_empty() {
         return Ok(0);
     }
-    let mut writer = store.writer();
-    let mut cx = store.transaction(&mut writer, 0)?;
+    let mut cache = store.writer();
+    let mut cx = store.transaction(&mut cache, 0)?;
     let mut n = 0;
     for k in keys {
         let still_expired = match cx.get(Tracked::Nonces, &k)? {

@@ -206,7 +206,7 @@ fn first_append(
     let Some(k) = dedup_key else {
         return Ok(None);
     };
-    let Some(v) = cx.dedup(k)? else {
+    let Some(v) = cx.get(Tracked::Dedup, k)? else {
         return Ok(None);
     };
     let first = codec::decode_dedup(k, &v)?;
@@ -252,7 +252,7 @@ fn append_new(
                 Vec::new()
             },
         };
-        cx.put_dedup(k, codec::encode_dedup(&record));
+        cx.put(Tracked::Dedup, k, codec::encode_dedup(&record));
     }
     Ok(WriteResult::Appended {
         seq: stored.seq,
