@@ -257,7 +257,12 @@ async fn under_load_the_fsync_runs_beside_the_writes_and_reads_wait_for_it() {
     let mut retry = Box::pin(committer.enqueue(message(2)).unwrap());
     gates.commit.send(()).unwrap();
     assert_eq!(common::seq_of(&first.await.unwrap()), 1);
-    assert_eq!(gates.entered.1.load(Ordering::SeqCst), 0, "no fsync beside");
+    // The first went through `commit` (its own fsync, `entered.0` above), not the sync thread;
+    // by now the second may already be waiting in its fsync, but nothing else.
+    assert!(
+        gates.entered.1.load(Ordering::SeqCst) <= 1,
+        "only the second's fsync beside"
+    );
     // The second had the retry behind it: written, handed to the sync thread, waiting in its
     // fsync. The retry follows it there, since the second is not settled.
     eventually("the second's fsync", || {
