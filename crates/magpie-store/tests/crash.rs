@@ -18,13 +18,14 @@ const DIR_VAR: &str = "CRASH_CHILD_DIR";
 const MODE_VAR: &str = "CRASH_CHILD_MODE";
 const CONVERSATION: &str = "u:alice:bob";
 
-/// The client ids the child sends, in order: batch `n` holds `n % 4 + 1` messages.
-fn client_ids() -> impl Iterator<Item = String> {
-    (0u64..).flat_map(|n| (0..=(n % 4)).map(move |i| client_id(n, i)))
+/// The client ids of the child's batch `n`: `n % 4 + 1` of them.
+fn batch_ids(n: u64) -> impl Iterator<Item = String> {
+    (0..=(n % 4)).map(move |i| format!("c{n}-{i}"))
 }
 
-fn client_id(batch: u64, i: u64) -> String {
-    format!("c{batch}-{i}")
+/// The message with client id `id`, as the child sends it and the check retries it.
+fn send(id: &str) -> magpie_store::Write {
+    append(CONVERSATION, "alice", id, "x", &["alice", "bob"])
 }
 
 /// In the child: commit batches of 1 to 4 messages until killed (or 30 s pass), printing
@@ -42,17 +43,7 @@ fn crash_child() {
     let start = Instant::now();
     let mut n = 0u64;
     while start.elapsed() < Duration::from_secs(30) {
-        let batch: Vec<_> = (0..=(n % 4))
-            .map(|i| {
-                append(
-                    CONVERSATION,
-                    "alice",
-                    &client_id(n, i),
-                    "x",
-                    &["alice", "bob"],
-                )
-            })
-            .collect();
+        let batch: Vec<_> = batch_ids(n).map(|id| send(&id)).collect();
         n += 1;
         for r in store.commit(&batch).unwrap() {
             // `println!` goes through a line-buffered stdout: each ack leaves as its own line.
@@ -118,9 +109,10 @@ fn crash_and_check(mode: &str, kill_after: usize) {
         last
     );
     // [SYNC-5.3]: every stored message is found by its client id after the crash.
-    let retries: Vec<_> = client_ids()
+    let retries: Vec<_> = (0..)
+        .flat_map(batch_ids)
         .take(usize::try_from(last).expect("crash test step"))
-        .map(|id| append(CONVERSATION, "alice", &id, "x", &["alice", "bob"]))
+        .map(|id| send(&id))
         .collect();
     for (seq, answer) in (1..).zip(store.commit(&retries).expect("crash test step")) {
         assert!(
