@@ -10,7 +10,8 @@
 //! before it follows a pointer to the rest, and without the hash every key would start with the
 //! same app id, so every comparison would miss the cache. Nothing ranges across groups, so the
 //! order the hash gives them does not matter. The hash is FNV-1a (32 bits) of the encoded
-//! components; it is part of the on-disk format.
+//! components; it is part of the on-disk format. Dedup keys hash the app and the sender only
+//! ([`dedup_key`]).
 //!
 //! Values start with a format byte ([`FORMAT`]) so that a later layout can live beside this one.
 //! Every decoder checks lengths and UTF-8 and returns [`StoreError::Corrupt`] instead of panicking.
@@ -41,6 +42,16 @@ pub(crate) fn key(parts: &[&str], n: Option<u64>) -> Vec<u8> {
     if let Some(n) = n {
         k.extend_from_slice(&n.to_be_bytes());
     }
+    k
+}
+
+/// The key of a dedup entry: [`key`] of (app, sender), then the client message id, so that the
+/// hash leaves the id out. A sender's entries sit together in the index, and ids that increase
+/// (the reference client's counter, or time-ordered ids) are appended where the index was last
+/// written, instead of at a random place whose search path is out of the cache (`layout`).
+pub(crate) fn dedup_key(app: &str, sender: &str, client_msg_id: &str) -> Vec<u8> {
+    let mut k = key(&[app, sender], None);
+    put_str(&mut k, client_msg_id);
     k
 }
 

@@ -7,17 +7,21 @@
 //! |---|---|---|
 //! | `messages` | app, conversation, seq | message record |
 //! | `conversations` | app, conversation | last_seq, visible_from (\*) |
-//! | `dedup` | app, sender, client_msg_id | seq, time, content hash, offsets |
+//! | `dedup` | app, sender, client_msg_id (\*\*) | seq, time, content hash, offsets |
 //! | `streams` | app, user | epoch, last_offset (\*) |
 //! | `events` | app, user, offset | event record |
 //! | `reads` | app, user, conversation | read seq |
 //! | `nonces` | app, nonce | expires_at |
 //! | `revocations` | app, user | revoked-before time |
 //! | `groups` | app, group | name, kind, members with roles and join seqs, pending users |
+//! | `meta` | `layout` | the key layout version (the `layout` module) |
 //!
 //! (\*) Written when the conversation or stream starts and when retention changes it, not on
 //! every append: the last seq and the last offset are the larger of the record's and the newest
 //! key's (see the `heads` module).
+//!
+//! (\*\*) The hash covers the app and the sender only ([`codec::dedup_key`]), so that a sender's
+//! ids sit together; stores written before that are upgraded on open (the `layout` module).
 //!
 //! Writes run in the transactions of the `heads` module: a snapshot read under the writer mutex
 //! and one atomic [`fjall::OwnedWriteBatch`], with the few records a write reads back kept aside, so
@@ -30,6 +34,7 @@
 
 mod heads;
 mod journal;
+mod layout;
 mod retention;
 mod write;
 
@@ -59,6 +64,8 @@ struct Keyspaces {
     nonces: Keyspace,
     revocations: Keyspace,
     groups: Keyspace,
+    /// The store's own records: its key layout version (the `layout` module).
+    meta: Keyspace,
 }
 
 /// The background fsync thread of [`Durability::Relaxed`].
@@ -114,7 +121,9 @@ impl FjallStore {
             nonces: open("nonces")?,
             revocations: open("revocations")?,
             groups: open("groups")?,
+            meta: open("meta")?,
         };
+        layout::upgrade(&db, &ks.meta, &ks.dedup)?;
         let journals = Arc::new(journal::Journals::new(&config.path));
         let flusher = match config.durability {
             Durability::Immediate => None,

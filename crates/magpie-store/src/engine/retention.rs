@@ -92,7 +92,7 @@ fn conversations(
             }
             vf = vf.max(seq + 1);
             let dedup = (!m.client_msg_id.is_empty())
-                .then(|| key(&[&app, &m.sender, &m.client_msg_id], None));
+                .then(|| codec::dedup_key(&app, &m.sender, &m.client_msg_id));
             messages.push((mk.to_vec(), dedup, seq));
         }
         let vf = vf.min(info.last_seq.saturating_add(1));

@@ -193,7 +193,7 @@ pub(super) fn apply(
 /// The dedup key of a message, `None` for a message without a client id.
 fn dedup_key(app: &str, message: &StoredMessage) -> Option<Vec<u8>> {
     (!message.client_msg_id.is_empty())
-        .then(|| key(&[app, &message.sender, &message.client_msg_id], None))
+        .then(|| codec::dedup_key(app, &message.sender, &message.client_msg_id))
 }
 
 /// The answer to a retry ([SYNC-5.3]): the first append's values, or
