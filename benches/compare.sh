@@ -10,7 +10,9 @@
 #   magpie-relaxed  magpied with `durability = "relaxed"` from a TOML config
 #   mosquitto       no persistence, unlimited inflight and queue, TCP_NODELAY
 #   nats            nats-server, core NATS (no JetStream)
-# then runs pairs, latency, fanout, and sync (Magpie only) against it and stops it; idle runs
+# then runs pairs, latency, fanout, and sync (Magpie only) against it and stops it; before each
+# repetition's servers, `magpie-bench disk` probes fsync latency in the folder of the data
+# directories (the floor a disk puts under durable latency); idle runs
 # after all of those, against fresh processes of its own. `magpie-bench report` takes the median
 # of the repetitions and writes the table. Everything started here is stopped on exit.
 #
@@ -39,6 +41,7 @@ if [ "$quick" = 1 ]; then
   fanout_magpie=100 fanout_mqtt=100 fanout_nats=200
   idle_args=(--connections 300 --hold-secs 1)
   sync_args=(--messages 1000)
+  disk_args=(--duration-secs 0.5)
 else
   reps=${REPS:-3}
   results=${RESULTS:-benches/RESULTS.md}
@@ -50,6 +53,8 @@ else
   fanout_magpie=600 fanout_mqtt=400 fanout_nats=2000
   idle_args=(--connections 10000 --hold-secs 3)
   sync_args=(--messages 10000)
+  # As long as a latency run's measured part: slow fsyncs come in bursts seconds apart.
+  disk_args=(--duration-secs 5)
 fi
 secret=compare-secret-0123456789
 started=$(date +%s)
@@ -186,6 +191,14 @@ run() {
 # ---------------------------------------------------------------- the runs
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for rep in $(seq "$reps"); do
+  say "disk probe (repetition $rep/$reps)"
+  disk_cmd=("$bench" disk --dir "$work" --json "$records/disk-$rep.json" "${disk_args[@]}")
+  [ "$rep" = 1 ] && echo "${disk_cmd[*]}" | sed "s#$work#\$WORK#g; s#$root/##g" >>"$work/commands"
+  if ! "${disk_cmd[@]}" >"$work/logs/disk-$rep.log" 2>&1; then
+    failures=$((failures + 1))
+    echo "compare.sh: FAILED: ${disk_cmd[*]}" >&2
+    tail -n 5 "$work/logs/disk-$rep.log" >&2
+  fi
   for config in magpie-durable magpie-relaxed mosquitto nats; do
     start "$config" "$rep"
     run "$config" pairs "$rep" "${pairs_args[@]}"

@@ -9,6 +9,7 @@
 //! | `fanout` | one sender to N online receivers, one send per message to a group (Magpie: a group of them and the sender; MQTT, NATS: a topic): deliveries/s |
 //! | `idle` | C idle authenticated connections: server RSS per connection |
 //! | `sync` | (Magpie) a device offline while K messages arrive, then reconnecting: time and wire bytes |
+//! | `disk` | (no server) fsync latency of the disk under a durable store, and the floor it puts under durable p99 |
 //!
 //! Each prints a table on stdout, progress on stderr, and with `--json FILE` writes a [`Record`];
 //! `report` turns a directory of records into the markdown table of `benches/RESULTS.md`
@@ -16,6 +17,7 @@
 //! read from `/proc`; the generator's own CPU is always reported, so a figure limited by the
 //! load generator shows it.
 
+mod disk;
 mod idle;
 mod latency;
 mod magpie;
@@ -134,6 +136,25 @@ pub enum Command {
         #[arg(long, default_value_t = 64)]
         window: usize,
     },
+    /// (No server) appends to a file in DIR and fsyncs after each append, back to back: fsync
+    /// latency, and how much of it went past 2 ms (a floor under any durable store's p99 there).
+    Disk {
+        /// Directory to probe (put it on the data directory's filesystem).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Seconds to probe for (slow fsyncs come in bursts seconds apart).
+        #[arg(long, default_value_t = 5.0)]
+        duration_secs: f64,
+        /// fsync calls at most.
+        #[arg(long, default_value_t = 200_000)]
+        syncs: u64,
+        /// Bytes appended before each fsync (about a small group commit's journal entry).
+        #[arg(long, default_value_t = 2048)]
+        bytes: usize,
+        /// Write the record as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Aggregates the JSON records of a directory (median per configuration and scenario) into a
     /// markdown report.
     Report {
@@ -217,7 +238,7 @@ impl Command {
             | Command::Fanout { common, .. }
             | Command::Idle { common, .. }
             | Command::Sync { common, .. } => Some(common),
-            Command::Report { .. } | Command::FreePort => None,
+            Command::Disk { .. } | Command::Report { .. } | Command::FreePort => None,
         }
     }
 
@@ -264,6 +285,25 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("{}", l.local_addr()?.port());
                 Ok(())
             }
+            Command::Disk {
+                dir,
+                duration_secs,
+                syncs,
+                bytes,
+                json,
+            } => {
+                let params = disk::Params {
+                    dir,
+                    syncs,
+                    bytes,
+                    duration: secs(duration_secs)?,
+                };
+                // Blocking file I/O: off the runtime's threads.
+                let record = tokio::task::spawn_blocking(move || disk::disk(&params))
+                    .await
+                    .context("the disk probe panicked")??;
+                emit(&record, json.as_deref())
+            }
             _ => Ok(()),
         };
     };
@@ -271,12 +311,17 @@ async fn run(cli: Cli) -> Result<()> {
     if let Some(label) = &common.label {
         record.label.clone_from(label);
     }
+    emit(&record, common.json.as_deref())
+}
+
+/// Prints `record`'s table, writes it as JSON to `json` if given, and fails if its check did.
+fn emit(record: &Record, json: Option<&std::path::Path>) -> Result<()> {
     print!("{}", record.table());
-    if let Some(path) = &common.json {
-        let json = serde_json::to_string_pretty(&record).context("encoding the record")?;
-        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(record).context("encoding the record")?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
     }
-    scenarios::require_ok(&record)
+    scenarios::require_ok(record)
 }
 
 /// A name prefix no other run shares: runs against one server never see each other's messages.
@@ -382,7 +427,9 @@ async fn run_on<T: Transport>(t: &T, ctx: &Ctx, addr: &str, command: &Command) -
             ..
         } => idle::idle(t, ctx, addr, *connections, secs(*hold_secs)?).await,
         Command::Sync { .. } => bail!("sync is a Magpie scenario (MQTT and NATS have no sync)"),
-        Command::Report { .. } | Command::FreePort => bail!("not a scenario"),
+        Command::Disk { .. } | Command::Report { .. } | Command::FreePort => {
+            bail!("not a scenario against a server")
+        }
     }
 }
 

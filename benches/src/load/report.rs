@@ -242,7 +242,8 @@ fn write_markdown(
     let groups = aggregate(records);
     // Configurations: Magpie's first, then the peers, each in label order.
     let mut labels: Vec<(bool, String, String)> = Vec::new();
-    for r in records {
+    // The disk probe is not a configuration: it has a section of its own.
+    for r in records.iter().filter(|r| r.target != DISK) {
         let entry = (r.target != "magpie", r.label.clone(), r.target.clone());
         if !labels.contains(&entry) {
             labels.push(entry);
@@ -335,10 +336,11 @@ fn write_markdown(
     }
 
     write_targets(o, &groups, &labels)?;
+    write_disk(o, &groups)?;
 
     writeln!(o, "\n## What the figures mean\n")?;
     let mut seen = Vec::new();
-    for r in records {
+    for r in records.iter().filter(|r| r.target != DISK) {
         if !seen.contains(&r.label) {
             writeln!(o, "- **{}** ({}) ack: {}", r.label, r.target, r.ack)?;
             seen.push(r.label.clone());
@@ -372,6 +374,64 @@ fn write_markdown(
     }
     if let Some(commands) = commands {
         writeln!(o, "\n## Commands\n\n```sh\n{}\n```", commands.trim_end())?;
+    }
+    Ok(())
+}
+
+/// The target (and label and scenario) of the disk probe's records.
+const DISK: &str = "disk";
+
+/// The disk probe's medians, if the records have it, and what they mean for the durable
+/// latency target.
+fn write_disk(o: &mut String, groups: &BTreeMap<(String, String), Group>) -> std::fmt::Result {
+    let Some(g) = groups.get(&(DISK.to_owned(), DISK.to_owned())) else {
+        return Ok(());
+    };
+    let figure = |name: &str| g.figures.get(name).copied();
+    writeln!(o, "\n## The disk under the durable figures\n")?;
+    writeln!(
+        o,
+        "`magpie-bench disk` in the data directories' folder, before each repetition's \
+         servers (median of {}): appends of a small group commit's size, each followed by \
+         fsync(2), back to back.\n",
+        g.runs
+    )?;
+    writeln!(o, "| fsync | value |")?;
+    writeln!(o, "|---|---:|")?;
+    let rows = [
+        ("calls", "fsync_count", ""),
+        ("p50", "fsync_p50_ms", " ms"),
+        ("p99", "fsync_p99_ms", " ms"),
+        ("p99.9", "fsync_p999_ms", " ms"),
+        ("max", "fsync_max_ms", " ms"),
+        ("calls over 2 ms", "fsync_over_2ms_calls_pct", " %"),
+        (
+            "time in fsyncs past 2 ms, share of fsync time",
+            "fsync_beyond_2ms_time_pct",
+            " %",
+        ),
+    ];
+    for (name, key, unit) in rows {
+        match figure(key) {
+            Some(v) => writeln!(o, "| {name} | {}{unit} |", format_figure(v))?,
+            None => writeln!(o, "| {name} | – |")?,
+        }
+    }
+    if let Some(floor) = figure("fsync_beyond_2ms_time_pct") {
+        // The argument is in the `disk` module's docs.
+        let reading = if floor > 1.0 {
+            "above 1 %, so the disk alone rules out a durable p99 of 2 ms here"
+        } else {
+            "at most 1 %, so the disk alone does not rule out a durable p99 of 2 ms: what \
+             the durable latency row adds beyond it is the server's and the machine's"
+        };
+        writeln!(
+            o,
+            "\nA write that arrives while an fsync is in flight waits for it and then for its \
+             own, so under a load that keeps an fsync in flight at least the last row's share \
+             of the messages wait more than 2 ms, whatever the store: {}% here, {reading}.",
+            format_figure(floor)
+        )?;
     }
     Ok(())
 }
@@ -540,5 +600,31 @@ mod tests {
         );
         assert!(md.contains("- nproc: 2"));
         assert!(md.contains("```sh\nmagpie-bench pairs\n```"));
+        assert!(!md.contains("## The disk"), "no probe, no section");
+    }
+
+    #[test]
+    fn the_disk_probe_gets_a_section_not_a_column() {
+        let records = vec![
+            rec("magpie-durable", "magpie", "latency", "p99_ms", 20.0),
+            rec("mosquitto", "mqtt", "latency", "p99_ms", 10.0),
+            rec(DISK, DISK, DISK, "fsync_beyond_2ms_time_pct", 0.5),
+            rec(DISK, DISK, DISK, "fsync_beyond_2ms_time_pct", 3.0),
+            rec(DISK, DISK, DISK, "fsync_beyond_2ms_time_pct", 2.0),
+        ];
+        let md = markdown(&records, None, None);
+        assert!(
+            md.contains(
+                "| figure | better | magpie-durable | mosquitto | magpie-durable / mosquitto |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("## The disk under the durable figures"), "{md}");
+        assert!(
+            md.contains("| time in fsyncs past 2 ms, share of fsync time | 2.000 % |"),
+            "{md}"
+        );
+        assert!(md.contains("2.000% here, above 1 %"), "{md}");
+        assert!(!md.contains("**disk**"), "{md}");
     }
 }

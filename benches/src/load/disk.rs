@@ -1,0 +1,211 @@
+//! `disk`: how long an fsync takes on the disk under a durable store, measured in the same run
+//! as the scenarios, so that the durable latency figures can be read against it.
+//!
+//! A durable commit is acknowledged after an fsync of the store's journal, and a write that
+//! arrives while an fsync is in flight waits for that one to finish and then for its own. Under
+//! an open-loop load that keeps an fsync in flight, a message therefore waits longer than a
+//! bound `b` whenever it arrives while the fsync in flight still has more than `b` to go: the
+//! share of the time the disk spends in fsyncs *beyond* `b` is a floor under the share of
+//! messages slower than `b`, whatever the store does. Above 1 %, no store on that disk can have a
+//! durable p99 under `b`.
+//!
+//! The probe appends `bytes` to a fresh file in `dir` (put it on the data directory's
+//! filesystem) and fsyncs after each append, back to back, as a busy group committer does with
+//! its journal: `fsync(2)`, like the store's journal sync, which also writes the grown file's
+//! size. It runs for `duration` (a disk's slow fsyncs come in bursts seconds apart, so a probe
+//! of a few hundred milliseconds can miss them all) or `syncs` calls, whichever ends first, and
+//! removes the file.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use super::stats::{Record, SCHEMA, add_latency, histogram};
+
+/// The bound the report reads the probe against: the issue's durable p99 target.
+pub(crate) const BOUND: Duration = Duration::from_millis(2);
+
+/// Parameters of a probe.
+#[derive(Debug, Clone)]
+pub(crate) struct Params {
+    /// Directory to write the probe's file in.
+    pub(crate) dir: PathBuf,
+    /// fsync calls at most.
+    pub(crate) syncs: u64,
+    /// Bytes appended before each fsync.
+    pub(crate) bytes: usize,
+    /// How long to probe.
+    pub(crate) duration: Duration,
+}
+
+/// How much of a run of back-to-back fsyncs went past `bound`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Beyond {
+    /// Calls that took longer than the bound, % of calls.
+    pub(crate) calls_pct: f64,
+    /// Time spent in fsyncs beyond the bound (each call's duration less the bound, where
+    /// positive), % of the time spent in fsyncs: the floor described in the module docs.
+    pub(crate) time_pct: f64,
+}
+
+/// [`Beyond`] of `durations`.
+pub(crate) fn beyond(durations: &[Duration], bound: Duration) -> Beyond {
+    let total: Duration = durations.iter().sum();
+    if durations.is_empty() || total.is_zero() {
+        return Beyond {
+            calls_pct: 0.0,
+            time_pct: 0.0,
+        };
+    }
+    let over = durations.iter().filter(|d| **d > bound).count();
+    let past: Duration = durations.iter().map(|d| d.saturating_sub(bound)).sum();
+    Beyond {
+        calls_pct: 100.0 * over as f64 / durations.len() as f64,
+        time_pct: 100.0 * past.as_secs_f64() / total.as_secs_f64(),
+    }
+}
+
+/// Runs the probe.
+pub(crate) fn disk(p: &Params) -> Result<Record> {
+    if p.syncs == 0 || p.bytes == 0 {
+        bail!("disk needs at least one fsync (--syncs) of at least one byte (--bytes)");
+    }
+    let path = probe_path(&p.dir);
+    let (durations, wall) = {
+        let _remove = RemoveOnDrop(&path);
+        let mut file = std::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        let chunk = vec![0x5a_u8; p.bytes];
+        let start = Instant::now();
+        let mut durations = Vec::new();
+        while (durations.len() as u64) < p.syncs && start.elapsed() < p.duration {
+            file.write_all(&chunk)
+                .with_context(|| format!("appending to {}", path.display()))?;
+            let t = Instant::now();
+            file.sync_all()
+                .with_context(|| format!("fsyncing {}", path.display()))?;
+            durations.push(t.elapsed());
+        }
+        (durations, start.elapsed())
+    };
+    let mut h = histogram();
+    for d in &durations {
+        let _ = h.record(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1));
+    }
+    let busy: Duration = durations.iter().sum();
+    let b = beyond(&durations, BOUND);
+    let mut rec = Record {
+        schema: SCHEMA,
+        scenario: "disk".into(),
+        target: "disk".into(),
+        label: "disk".into(),
+        addr: p.dir.display().to_string(),
+        ack: "fsync(2) after each append".into(),
+        mechanism: None,
+        params: BTreeMap::from([
+            ("syncs".into(), json!(p.syncs)),
+            ("bytes".into(), json!(p.bytes)),
+            ("duration_s".into(), json!(p.duration.as_secs_f64())),
+        ]),
+        figures: BTreeMap::new(),
+        check: None,
+        notes: Vec::new(),
+        clk_tck: super::proc::clock_ticks(),
+        unix_time: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    let f = &mut rec.figures;
+    add_latency(f, "fsync_", &h);
+    f.insert("wall_s".into(), wall.as_secs_f64());
+    f.insert(
+        "fsyncs_per_s".into(),
+        durations.len() as f64 / busy.as_secs_f64().max(1e-9),
+    );
+    f.insert("fsync_over_2ms_calls_pct".into(), b.calls_pct);
+    f.insert("fsync_beyond_2ms_time_pct".into(), b.time_pct);
+    if b.time_pct > 1.0 {
+        rec.notes.push(format!(
+            "{:.1}% of the fsync time went past 2 ms: on this disk no durable store can have a \
+             p99 under 2 ms while it keeps an fsync in flight",
+            b.time_pct
+        ));
+    }
+    Ok(rec)
+}
+
+/// A file name in `dir` no other probe uses.
+fn probe_path(dir: &Path) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    dir.join(format!(
+        "magpie-bench-disk-{}-{nanos:09}.probe",
+        std::process::id()
+    ))
+}
+
+/// Removes the probe's file however the probe ends.
+struct RemoveOnDrop<'a>(&'a Path);
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: &[u64]) -> Vec<Duration> {
+        v.iter().map(|m| Duration::from_millis(*m)).collect()
+    }
+
+    #[test]
+    fn beyond_counts_calls_over_and_the_time_past_the_bound() {
+        // 1 + 1 + 1 + 7 = 10 ms of fsyncs; one call over 2 ms, 5 ms of it past the bound.
+        let b = beyond(&ms(&[1, 1, 1, 7]), BOUND);
+        assert_eq!(b.calls_pct, 25.0);
+        assert!((b.time_pct - 50.0).abs() < 1e-9, "{b:?}");
+        // A call of exactly the bound is not over it.
+        assert_eq!(beyond(&ms(&[2, 2]), BOUND).calls_pct, 0.0);
+        assert_eq!(beyond(&[], BOUND).time_pct, 0.0);
+    }
+
+    #[test]
+    fn probe_writes_a_record_and_removes_its_file() {
+        let dir = std::env::temp_dir().join(format!("magpie-disk-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let rec = disk(&Params {
+            dir: dir.clone(),
+            syncs: 20,
+            bytes: 512,
+            duration: Duration::from_secs(30),
+        })
+        .expect("probe");
+        assert_eq!(rec.scenario, "disk");
+        assert_eq!(rec.figures.get("fsync_count"), Some(&20.0));
+        assert!(rec.figures["fsync_p50_ms"] > 0.0);
+        assert!(rec.figures.contains_key("fsync_beyond_2ms_time_pct"));
+        let left: Vec<_> = std::fs::read_dir(&dir).expect("list").collect();
+        assert!(left.is_empty(), "the probe left {left:?}");
+        let _ = std::fs::remove_dir(&dir);
+        assert!(
+            disk(&Params {
+                dir: dir.join("missing"),
+                syncs: 1,
+                bytes: 1,
+                duration: Duration::from_secs(1),
+            })
+            .is_err()
+        );
+    }
+}
