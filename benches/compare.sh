@@ -10,10 +10,12 @@
 #   magpie-relaxed  magpied with `durability = "relaxed"` from a TOML config
 #   mosquitto       no persistence, unlimited inflight and queue, TCP_NODELAY
 #   nats            nats-server, core NATS (no JetStream)
-# then runs pairs, latency, fanout, and sync (Magpie only) against it and stops it; before each
-# repetition's servers, `magpie-bench disk` probes fsync latency in the folder of the data
-# directories (the floor a disk puts under durable latency); idle runs
-# after all of those, against fresh processes of its own. `magpie-bench report` takes the median
+# then runs pairs, latency, fanout, and sync (Magpie only) against it and stops it. Then, as a
+# control, mosquitto-beside-fsync: mosquitto's latency run with paced fsyncs of another process
+# beside it (what the disk costs a server that never uses it). Before each repetition's servers,
+# `magpie-bench disk` probes fsync latency in the folder of the data directories (the floor a
+# disk puts under durable latency). idle runs after all of those, against fresh processes of its
+# own. `magpie-bench report` takes the median
 # of the repetitions and writes the table. Everything started here is stopped on exit.
 #
 # Environment: QUICK=1, REPS=N (default 3; 1 when quick), RESULTS=FILE (default
@@ -42,6 +44,7 @@ if [ "$quick" = 1 ]; then
   idle_args=(--connections 300 --hold-secs 1)
   sync_args=(--messages 1000)
   disk_args=(--duration-secs 0.5)
+  beside_secs=4
 else
   reps=${REPS:-3}
   results=${RESULTS:-benches/RESULTS.md}
@@ -55,7 +58,12 @@ else
   sync_args=(--messages 10000)
   # As long as a latency run's measured part: slow fsyncs come in bursts seconds apart.
   disk_args=(--duration-secs 5)
+  # Covers the latency run beside it: connecting, 5 s of sending, the drain.
+  beside_secs=8
 fi
+# magpie-durable's group commits at 10,000 msg/s on the 2-core machine of RESULTS.md: about
+# 800 to 1,300 fsyncs a second (batches of 8 to 12 messages).
+beside_fsyncs_per_s=1000
 secret=compare-secret-0123456789
 started=$(date +%s)
 say() { printf '[compare t+%ss] %s\n' "$(($(date +%s) - started))" "$*" >&2; }
@@ -127,7 +135,7 @@ start() {
         { echo "compare.sh: magpied did not start" >&2; exit 1; }
       target=magpie
       ;;
-    mosquitto)
+    mosquitto | mosquitto-beside-fsync)
       port=$("$bench" free-port)
       cat >"$work/mosquitto.conf" <<EOF
 listener $port 127.0.0.1
@@ -167,6 +175,11 @@ stop() {
   kill -TERM "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
   server_pid=
+  # What a magpied wrote is flushed and removed now, not written back by the kernel during the
+  # next configuration's runs: on a virtual machine, disk writes beside a run slow every
+  # process (a paced fsync loop at 1,000/s beside mosquitto took its p99 from 0.4 to 7-10 ms).
+  rm -rf "$work"/data-*
+  sync
 }
 
 failures=0
@@ -214,6 +227,21 @@ for rep in $(seq "$reps"); do
     fi
     stop
   done
+  # The control: mosquitto's latency run again with paced fsyncs of a file of its own in another
+  # process beside it, at about magpie-durable's fsync rate at 10,000 msg/s. mosquitto never
+  # touches the disk, so what its tail gains is what this machine adds to any durable server.
+  config=mosquitto-beside-fsync
+  start "$config" "$rep"
+  beside_cmd=("$bench" disk --dir "$work" --rate "$beside_fsyncs_per_s" --duration-secs "$beside_secs")
+  [ "$rep" = 1 ] && echo "${beside_cmd[*]} &  # beside the latency run below" | sed "s#$work#\$WORK#g; s#$root/##g" >>"$work/commands"
+  "${beside_cmd[@]}" >"$work/logs/$config-disk-$rep.log" 2>&1 &
+  beside=$!
+  run "$config" latency "$rep" "${latency_args[@]}"
+  if ! wait "$beside"; then
+    failures=$((failures + 1))
+    echo "compare.sh: FAILED: ${beside_cmd[*]}" >&2
+  fi
+  stop
 done
 # idle last, each on a fresh process of its own (so its RSS baseline is a fresh server's): its
 # 10,000 connections leave ~20,000 sockets in TIME_WAIT for a minute, and a latency run in that
@@ -241,6 +269,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   echo "- clients: $(awk '/^name = "(rumqttc|async-nats)"$/ { n = $3; getline; printf "%s%s %s", sep, n, $3; sep = ", " }' Cargo.lock | tr -d '"'), magpie-client (this tree)"
   echo "- mosquitto.conf: listener on 127.0.0.1, persistence false, max_inflight_messages 0, max_queued_messages 0, set_tcp_nodelay true"
   echo "- magpied relaxed: a TOML config with \`durability = \"relaxed\"\`"
+  echo "- mosquitto-beside-fsync: mosquitto's latency run again, with \`magpie-bench disk --rate $beside_fsyncs_per_s\` in another process beside it ($beside_fsyncs_per_s paced fsyncs a second of a file of its own, about magpie-durable's rate at 10,000 msg/s): mosquitto never touches the disk, so what its latency loses is what this machine's disk costs any durable server"
 } >"$records/meta.txt"
 cp "$work/commands" "$records/commands.txt"
 "$bench" report --in "$records" --out "$results"

@@ -14,7 +14,8 @@
 //! its journal: `fsync(2)`, like the store's journal sync, which also writes the grown file's
 //! size. It runs for `duration` (a disk's slow fsyncs come in bursts seconds apart, so a probe
 //! of a few hundred milliseconds can miss them all) or `syncs` calls, whichever ends first, and
-//! removes the file.
+//! removes the file. With a `rate`, the fsyncs are paced instead (`rate` a second): a disk kept
+//! as busy as a durable server keeps it, beside some other program under test.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -40,6 +41,8 @@ pub(crate) struct Params {
     pub(crate) bytes: usize,
     /// How long to probe.
     pub(crate) duration: Duration,
+    /// fsyncs a second, paced; 0: back to back.
+    pub(crate) rate: f64,
 }
 
 /// How much of a run of back-to-back fsyncs went past `bound`.
@@ -74,6 +77,9 @@ pub(crate) fn disk(p: &Params) -> Result<Record> {
     if p.syncs == 0 || p.bytes == 0 {
         bail!("disk needs at least one fsync (--syncs) of at least one byte (--bytes)");
     }
+    if !(p.rate >= 0.0 && p.rate.is_finite()) {
+        bail!("--rate is fsyncs a second, 0 for back to back");
+    }
     let path = probe_path(&p.dir);
     let (durations, wall) = {
         let _remove = RemoveOnDrop(&path);
@@ -84,8 +90,18 @@ pub(crate) fn disk(p: &Params) -> Result<Record> {
             .with_context(|| format!("creating {}", path.display()))?;
         let chunk = vec![0x5a_u8; p.bytes];
         let start = Instant::now();
+        let interval = (p.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / p.rate));
         let mut durations = Vec::new();
         while (durations.len() as u64) < p.syncs && start.elapsed() < p.duration {
+            if let Some(interval) = interval {
+                // Due times from the start, so that a slow fsync is followed by quicker ones
+                // instead of lowering the rate.
+                let due =
+                    interval.saturating_mul(u32::try_from(durations.len()).unwrap_or(u32::MAX));
+                if let Some(wait) = due.checked_sub(start.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
             file.write_all(&chunk)
                 .with_context(|| format!("appending to {}", path.display()))?;
             let t = Instant::now();
@@ -113,6 +129,7 @@ pub(crate) fn disk(p: &Params) -> Result<Record> {
             ("syncs".into(), json!(p.syncs)),
             ("bytes".into(), json!(p.bytes)),
             ("duration_s".into(), json!(p.duration.as_secs_f64())),
+            ("rate".into(), json!(p.rate)),
         ]),
         figures: BTreeMap::new(),
         check: None,
@@ -189,6 +206,7 @@ mod tests {
             syncs: 20,
             bytes: 512,
             duration: Duration::from_secs(30),
+            rate: 0.0,
         })
         .expect("probe");
         assert_eq!(rec.scenario, "disk");
@@ -204,6 +222,7 @@ mod tests {
                 syncs: 1,
                 bytes: 1,
                 duration: Duration::from_secs(1),
+                rate: 0.0,
             })
             .is_err()
         );

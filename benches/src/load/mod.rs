@@ -151,6 +151,9 @@ pub enum Command {
         /// Bytes appended before each fsync (about a small group commit's journal entry).
         #[arg(long, default_value_t = 2048)]
         bytes: usize,
+        /// fsyncs a second, paced (to load the disk beside another program); 0: back to back.
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
         /// Write the record as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -290,6 +293,7 @@ async fn run(cli: Cli) -> Result<()> {
                 duration_secs,
                 syncs,
                 bytes,
+                rate,
                 json,
             } => {
                 let params = disk::Params {
@@ -297,6 +301,7 @@ async fn run(cli: Cli) -> Result<()> {
                     syncs,
                     bytes,
                     duration: secs(duration_secs)?,
+                    rate,
                 };
                 // Blocking file I/O: off the runtime's threads.
                 let record = tokio::task::spawn_blocking(move || disk::disk(&params))

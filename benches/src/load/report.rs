@@ -447,7 +447,8 @@ fn write_targets(
     };
     let durable = find(&|l| l.2 == "magpie" && !l.1.contains("relaxed"));
     let relaxed = find(&|l| l.2 == "magpie" && l.1.contains("relaxed"));
-    let mqtt = find(&|l| l.2 == "mqtt");
+    // The plain broker, not the control run beside an fsync loop (compare.sh).
+    let mqtt = find(&|l| l.2 == "mqtt" && !l.1.contains("beside"));
     let get = |label: &Option<String>, scenario: &str, figure: &str| {
         label.as_ref().and_then(|l| {
             groups
@@ -601,6 +602,24 @@ mod tests {
         assert!(md.contains("- nproc: 2"));
         assert!(md.contains("```sh\nmagpie-bench pairs\n```"));
         assert!(!md.contains("## The disk"), "no probe, no section");
+    }
+
+    #[test]
+    fn targets_compare_with_the_plain_broker_not_the_control_beside_fsyncs() {
+        let records = vec![
+            rec("magpie-relaxed", "magpie", "latency", "p99_ms", 10.0),
+            rec("mosquitto", "mqtt", "latency", "p99_ms", 5.0),
+            rec("mosquitto-beside-fsync", "mqtt", "latency", "p99_ms", 20.0),
+        ];
+        let md = markdown(&records, None, None);
+        assert!(
+            md.contains("| latency p99, relaxed ≤ mosquitto's p99 | 2.000× | MISS |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| magpie-relaxed / mosquitto-beside-fsync |"),
+            "{md}"
+        );
     }
 
     #[test]
