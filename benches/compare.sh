@@ -10,13 +10,14 @@
 #   magpie-relaxed  magpied with `durability = "relaxed"` from a TOML config
 #   mosquitto       no persistence, unlimited inflight and queue, TCP_NODELAY
 #   nats            nats-server, core NATS (no JetStream)
-# then runs pairs, latency, fanout, and sync (Magpie only) against it and stops it. Then, as a
-# control, mosquitto-beside-fsync: mosquitto's latency run with paced fsyncs of another process
-# beside it (what the disk costs a server that never uses it). Before each repetition's servers,
-# `magpie-bench disk` probes fsync latency in the folder of the data directories (the floor a
-# disk puts under durable latency). idle runs after all of those, against fresh processes of its
-# own. `magpie-bench report` takes the median
-# of the repetitions and writes the table. Everything started here is stopped on exit.
+# then runs pairs, latency, fanout, and sync (Magpie only) against it and stops it. Then two
+# control runs of mosquitto's latency, each with another process fsyncing 1,000 times a second
+# beside it: on the disk (mosquitto-beside-disk-fsyncs), and on tmpfs, where an fsync writes
+# nothing (mosquitto-beside-tmpfs-fsyncs): the difference is what disk writes cost a server that
+# never makes any. Before each repetition's servers, `magpie-bench disk` probes fsync latency in
+# the folder of the data directories. idle runs after all of those, against fresh processes of
+# its own. `magpie-bench report` takes the median of the repetitions and writes the table.
+# Everything started here is stopped on exit.
 #
 # Environment: QUICK=1, REPS=N (default 3; 1 when quick), RESULTS=FILE (default
 # benches/RESULTS.md; target/compare-quick.md when quick), KEEP=1 keeps the work directory.
@@ -29,7 +30,7 @@ quick=${QUICK:-0}
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,/^set -euo/{/^#/p}' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -135,7 +136,7 @@ start() {
         { echo "compare.sh: magpied did not start" >&2; exit 1; }
       target=magpie
       ;;
-    mosquitto | mosquitto-beside-fsync)
+    mosquitto | mosquitto-beside-*)
       port=$("$bench" free-port)
       cat >"$work/mosquitto.conf" <<EOF
 listener $port 127.0.0.1
@@ -176,8 +177,8 @@ stop() {
   wait "$server_pid" 2>/dev/null || true
   server_pid=
   # What a magpied wrote is flushed and removed now, not written back by the kernel during the
-  # next configuration's runs: on a virtual machine, disk writes beside a run slow every
-  # process (a paced fsync loop at 1,000/s beside mosquitto took its p99 from 0.4 to 7-10 ms).
+  # next configuration's runs: on a virtual machine, disk writes beside a run slow every process
+  # (see the mosquitto-beside-disk-fsyncs control).
   rm -rf "$work"/data-*
   sync
 }
@@ -202,11 +203,13 @@ run() {
 }
 
 # ---------------------------------------------------------------- the runs
+# The build's writes are flushed now, not written back during the first repetition.
+sync
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for rep in $(seq "$reps"); do
   say "disk probe (repetition $rep/$reps)"
   disk_cmd=("$bench" disk --dir "$work" --json "$records/disk-$rep.json" "${disk_args[@]}")
-  [ "$rep" = 1 ] && echo "${disk_cmd[*]}" | sed "s#$work#\$WORK#g; s#$root/##g" >>"$work/commands"
+  [ "$rep" = 1 ] && printf '# disk probe\n%s\n' "${disk_cmd[*]}" | sed "s#$work#\$WORK#g; s#$root/##g" >>"$work/commands"
   if ! "${disk_cmd[@]}" >"$work/logs/disk-$rep.log" 2>&1; then
     failures=$((failures + 1))
     echo "compare.sh: FAILED: ${disk_cmd[*]}" >&2
@@ -227,20 +230,30 @@ for rep in $(seq "$reps"); do
     fi
     stop
   done
-  # The control: mosquitto's latency run again with paced fsyncs of a file of its own in another
-  # process beside it, at about magpie-durable's fsync rate at 10,000 msg/s. mosquitto never
-  # touches the disk, so what its tail gains is what this machine adds to any durable server.
-  config=mosquitto-beside-fsync
-  start "$config" "$rep"
-  beside_cmd=("$bench" disk --dir "$work" --rate "$beside_fsyncs_per_s" --duration-secs "$beside_secs")
-  [ "$rep" = 1 ] && echo "${beside_cmd[*]} &  # beside the latency run below" | sed "s#$work#\$WORK#g; s#$root/##g" >>"$work/commands"
-  "${beside_cmd[@]}" >"$work/logs/$config-disk-$rep.log" 2>&1 &
-  beside=$!
-  run "$config" latency "$rep" "${latency_args[@]}"
-  if ! wait "$beside"; then
-    failures=$((failures + 1))
-    echo "compare.sh: FAILED: ${beside_cmd[*]}" >&2
-  fi
+  # The controls: mosquitto's latency run again with paced fsyncs of a file of its own in another
+  # process beside it, at about magpie-durable's fsync rate at 10,000 msg/s, on the disk and on
+  # tmpfs (same wakeups and syscalls, no disk writes). mosquitto never touches the disk, so what
+  # its tail loses beside the first and not the second is what disk writes cost this machine.
+  for where in disk tmpfs; do
+    case "$where" in
+      disk) dir=$work ;;
+      tmpfs) dir=/dev/shm ;;
+    esac
+    [ -d "$dir" ] || { say "no $dir: control beside $where fsyncs skipped"; continue; }
+    config=mosquitto-beside-$where-fsyncs
+    start "$config" "$rep"
+    beside_cmd=("$bench" disk --dir "$dir" --rate "$beside_fsyncs_per_s" --duration-secs "$beside_secs")
+    [ "$rep" = 1 ] && echo "${beside_cmd[*]} &  # beside the latency run below" | sed "s#$work#\$WORK#g; s#$root/##g" >>"$work/commands"
+    "${beside_cmd[@]}" >"$work/logs/$config-disk-$rep.log" 2>&1 &
+    beside=$!
+    run "$config" latency "$rep" "${latency_args[@]}" --control
+    if ! wait "$beside"; then
+      failures=$((failures + 1))
+      echo "compare.sh: FAILED: ${beside_cmd[*]}" >&2
+      tail -n 5 "$work/logs/$config-disk-$rep.log" >&2
+    fi
+    stop
+  done
   stop
 done
 # idle last, each on a fresh process of its own (so its RSS baseline is a fresh server's): its
@@ -269,7 +282,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   echo "- clients: $(awk '/^name = "(rumqttc|async-nats)"$/ { n = $3; getline; printf "%s%s %s", sep, n, $3; sep = ", " }' Cargo.lock | tr -d '"'), magpie-client (this tree)"
   echo "- mosquitto.conf: listener on 127.0.0.1, persistence false, max_inflight_messages 0, max_queued_messages 0, set_tcp_nodelay true"
   echo "- magpied relaxed: a TOML config with \`durability = \"relaxed\"\`"
-  echo "- mosquitto-beside-fsync: mosquitto's latency run again, with \`magpie-bench disk --rate $beside_fsyncs_per_s\` in another process beside it ($beside_fsyncs_per_s paced fsyncs a second of a file of its own, about magpie-durable's rate at 10,000 msg/s): mosquitto never touches the disk, so what its latency loses is what this machine's disk costs any durable server"
+  echo "- mosquitto-beside-disk-fsyncs, mosquitto-beside-tmpfs-fsyncs (controls): mosquitto's latency run again, with \`magpie-bench disk --rate $beside_fsyncs_per_s\` in another process beside it ($beside_fsyncs_per_s paced fsyncs a second of a file of its own, about magpie-durable's rate at 10,000 msg/s), on the disk and on tmpfs (where an fsync writes nothing). mosquitto never touches the disk: what it loses beside the first and not the second is what disk writes cost every process on this machine"
 } >"$records/meta.txt"
 cp "$work/commands" "$records/commands.txt"
 "$bench" report --in "$records" --out "$results"

@@ -9,7 +9,7 @@
 //! | `fanout` | one sender to N online receivers, one send per message to a group (Magpie: a group of them and the sender; MQTT, NATS: a topic): deliveries/s |
 //! | `idle` | C idle authenticated connections: server RSS per connection |
 //! | `sync` | (Magpie) a device offline while K messages arrive, then reconnecting: time and wire bytes |
-//! | `disk` | (no server) fsync latency of the disk under a durable store, and the floor it puts under durable p99 |
+//! | `disk` | (no server) fsync latency of the disk under a durable store, and how much of it goes past 2 ms |
 //!
 //! Each prints a table on stdout, progress on stderr, and with `--json FILE` writes a [`Record`];
 //! `report` turns a directory of records into the markdown table of `benches/RESULTS.md`
@@ -136,10 +136,11 @@ pub enum Command {
         #[arg(long, default_value_t = 64)]
         window: usize,
     },
-    /// (No server) appends to a file in DIR and fsyncs after each append, back to back: fsync
-    /// latency, and how much of it went past 2 ms (a floor under any durable store's p99 there).
+    /// (No server) appends to a file in DIR and fsyncs after each append (back to back, or
+    /// paced with --rate): fsync latency, and how much of it went past 2 ms.
     Disk {
-        /// Directory to probe (put it on the data directory's filesystem).
+        /// Directory to probe: a folder on the data directory's filesystem (the probe's file is
+        /// removed at the end, but stays behind if the probe is killed).
         #[arg(long, default_value = ".")]
         dir: PathBuf,
         /// Seconds to probe for (slow fsyncs come in bursts seconds apart).
@@ -222,6 +223,9 @@ pub struct Common {
     /// The configuration's name in reports [default: the target].
     #[arg(long)]
     pub label: Option<String>,
+    /// Mark the record as a control run: `report` shows it but takes no ratios against it.
+    #[arg(long)]
+    pub control: bool,
     /// Seconds any phase may take before the run gives up (and fails).
     #[arg(long, default_value_t = 120)]
     pub timeout_secs: u64,
@@ -316,6 +320,7 @@ async fn run(cli: Cli) -> Result<()> {
     if let Some(label) = &common.label {
         record.label.clone_from(label);
     }
+    record.control = common.control;
     emit(&record, common.json.as_deref())
 }
 

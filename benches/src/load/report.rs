@@ -10,6 +10,15 @@ use anyhow::{Context, Result, bail};
 
 use super::stats::{Record, format_figure};
 
+/// What a configuration is in the table: Magpie's, a peer's (ratios are taken against it), or a
+/// control run (shown, no ratios). Ordered as the columns are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Role {
+    Ours,
+    Peer,
+    Control,
+}
+
 /// Which way is better for a figure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Better {
@@ -241,10 +250,15 @@ fn write_markdown(
 ) -> std::fmt::Result {
     let groups = aggregate(records);
     // Configurations: Magpie's first, then the peers, each in label order.
-    let mut labels: Vec<(bool, String, String)> = Vec::new();
+    let mut labels: Vec<(Role, String, String)> = Vec::new();
     // The disk probe is not a configuration: it has a section of its own.
     for r in records.iter().filter(|r| r.target != DISK) {
-        let entry = (r.target != "magpie", r.label.clone(), r.target.clone());
+        let role = match (r.control, r.target == "magpie") {
+            (true, _) => Role::Control,
+            (false, true) => Role::Ours,
+            (false, false) => Role::Peer,
+        };
+        let entry = (role, r.label.clone(), r.target.clone());
         if !labels.contains(&entry) {
             labels.push(entry);
         }
@@ -252,12 +266,12 @@ fn write_markdown(
     labels.sort();
     let ours: Vec<&str> = labels
         .iter()
-        .filter(|l| !l.0)
+        .filter(|l| l.0 == Role::Ours)
         .map(|l| l.1.as_str())
         .collect();
     let peers: Vec<&str> = labels
         .iter()
-        .filter(|l| l.0)
+        .filter(|l| l.0 == Role::Peer)
         .map(|l| l.1.as_str())
         .collect();
     let columns: Vec<&str> = labels.iter().map(|l| l.1.as_str()).collect();
@@ -351,6 +365,13 @@ fn write_markdown(
             writeln!(o, "- **{label}** fan-out: {m}")?;
         }
     }
+    if labels.iter().any(|l| l.0 == Role::Control) {
+        writeln!(
+            o,
+            "- Control runs (the last columns) are shown for comparison; no ratios are taken \
+             against them and no target reads them."
+        )?;
+    }
     writeln!(
         o,
         "- Latency is open loop: message k is due at t0 + k/rate and its latency counts from \
@@ -379,7 +400,7 @@ fn write_markdown(
 }
 
 /// The target (and label and scenario) of the disk probe's records.
-const DISK: &str = "disk";
+const DISK: &str = super::disk::NAME;
 
 /// The disk probe's medians, if the records have it, and what they mean for the durable
 /// latency target.
@@ -391,9 +412,9 @@ fn write_disk(o: &mut String, groups: &BTreeMap<(String, String), Group>) -> std
     writeln!(o, "\n## The disk under the durable figures\n")?;
     writeln!(
         o,
-        "`magpie-bench disk` in the data directories' folder, before each repetition's \
-         servers (median of {}): appends of a small group commit's size, each followed by \
-         fsync(2), back to back.\n",
+        "`magpie-bench disk` in the folder of the data directories (median of {} run(s); \
+         the commands are below): appends of a small group commit's size, each followed by \
+         fsync(2).\n",
         g.runs
     )?;
     writeln!(o, "| fsync | value |")?;
@@ -417,19 +438,22 @@ fn write_disk(o: &mut String, groups: &BTreeMap<(String, String), Group>) -> std
             None => writeln!(o, "| {name} | – |")?,
         }
     }
-    if let Some(floor) = figure("fsync_beyond_2ms_time_pct") {
-        // The argument is in the `disk` module's docs.
+    let back_to_back = figure("paced_per_s").is_none_or(|r| r == 0.0);
+    if let (Some(floor), true) = (figure("fsync_beyond_2ms_time_pct"), back_to_back) {
+        // The argument and its conditions are in the `disk` module's docs.
         let reading = if floor > 1.0 {
-            "above 1 %, so the disk alone rules out a durable p99 of 2 ms here"
+            "above 1 %: on this disk, at the probe's time, such a server cannot have a p99 of \
+             2 ms"
         } else {
-            "at most 1 %, so the disk alone does not rule out a durable p99 of 2 ms: what \
-             the durable latency row adds beyond it is the server's and the machine's"
+            "at most 1 %: the disk's fsync latency alone does not explain a durable p99 above \
+             2 ms"
         };
         writeln!(
             o,
-            "\nA write that arrives while an fsync is in flight waits for it and then for its \
-             own, so under a load that keeps an fsync in flight at least the last row's share \
-             of the messages wait more than 2 ms, whatever the store: {}% here, {reading}.",
+            "\nmagpied's committer runs one fsync at a time, and a write that arrives while one \
+             is in flight waits for it and then for its own. Under an open-loop load that keeps \
+             an fsync in flight, and if the server's fsyncs are no faster than the probe's, at \
+             least the last row's share of the writes wait more than 2 ms: {}% here, {reading}.",
             format_figure(floor)
         )?;
     }
@@ -440,15 +464,14 @@ fn write_disk(o: &mut String, groups: &BTreeMap<(String, String), Group>) -> std
 fn write_targets(
     o: &mut String,
     groups: &BTreeMap<(String, String), Group>,
-    labels: &[(bool, String, String)],
+    labels: &[(Role, String, String)],
 ) -> std::fmt::Result {
-    let find = |pred: &dyn Fn(&(bool, String, String)) -> bool| {
+    let find = |pred: &dyn Fn(&(Role, String, String)) -> bool| {
         labels.iter().find(|l| pred(l)).map(|l| l.1.clone())
     };
-    let durable = find(&|l| l.2 == "magpie" && !l.1.contains("relaxed"));
-    let relaxed = find(&|l| l.2 == "magpie" && l.1.contains("relaxed"));
-    // The plain broker, not the control run beside an fsync loop (compare.sh).
-    let mqtt = find(&|l| l.2 == "mqtt" && !l.1.contains("beside"));
+    let durable = find(&|l| l.0 == Role::Ours && !l.1.contains("relaxed"));
+    let relaxed = find(&|l| l.0 == Role::Ours && l.1.contains("relaxed"));
+    let mqtt = find(&|l| l.0 == Role::Peer && l.2 == "mqtt");
     let get = |label: &Option<String>, scenario: &str, figure: &str| {
         label.as_ref().and_then(|l| {
             groups
@@ -551,21 +574,10 @@ mod tests {
     use super::*;
 
     fn rec(label: &str, target: &str, scenario: &str, figure: &str, v: f64) -> Record {
-        Record {
-            schema: 1,
-            scenario: scenario.into(),
-            target: target.into(),
-            label: label.into(),
-            addr: "127.0.0.1:1".into(),
-            ack: "test".into(),
-            mechanism: None,
-            params: BTreeMap::new(),
-            figures: BTreeMap::from([(figure.to_owned(), v)]),
-            check: None,
-            notes: Vec::new(),
-            clk_tck: 100,
-            unix_time: 0,
-        }
+        let mut r = Record::new(scenario, target, "127.0.0.1:1", "test");
+        r.label = label.into();
+        r.figures = BTreeMap::from([(figure.to_owned(), v)]);
+        r
     }
 
     #[test]
@@ -605,21 +617,28 @@ mod tests {
     }
 
     #[test]
-    fn targets_compare_with_the_plain_broker_not_the_control_beside_fsyncs() {
+    fn controls_get_a_column_but_no_ratios_and_no_targets() {
+        let mut control = rec("a-broker-beside-fsyncs", "mqtt", "latency", "p99_ms", 20.0);
+        control.control = true;
         let records = vec![
             rec("magpie-relaxed", "magpie", "latency", "p99_ms", 10.0),
             rec("mosquitto", "mqtt", "latency", "p99_ms", 5.0),
-            rec("mosquitto-beside-fsync", "mqtt", "latency", "p99_ms", 20.0),
+            control,
         ];
         let md = markdown(&records, None, None);
+        // Sorted by name alone, the control would come first and be taken as the broker.
         assert!(
             md.contains("| latency p99, relaxed ≤ mosquitto's p99 | 2.000× | MISS |"),
             "{md}"
         );
         assert!(
-            md.contains("| magpie-relaxed / mosquitto-beside-fsync |"),
+            md.contains(
+                "| figure | better | magpie-relaxed | mosquitto | a-broker-beside-fsyncs | \
+                 magpie-relaxed / mosquitto |\n"
+            ),
             "{md}"
         );
+        assert!(md.contains("Control runs (the last columns)"), "{md}");
     }
 
     #[test]

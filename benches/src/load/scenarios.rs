@@ -42,23 +42,7 @@ impl Ctx {
 
 /// A record with the fields every scenario fills the same way.
 pub(crate) fn record<T: Transport>(t: &T, scenario: &str, addr: &str) -> Record {
-    Record {
-        schema: super::stats::SCHEMA,
-        scenario: scenario.to_owned(),
-        target: t.name().to_owned(),
-        label: t.name().to_owned(),
-        addr: addr.to_owned(),
-        ack: t.ack().to_owned(),
-        mechanism: None,
-        params: BTreeMap::new(),
-        figures: BTreeMap::new(),
-        check: None,
-        notes: Vec::new(),
-        clk_tck: super::proc::clock_ticks(),
-        unix_time: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    }
+    Record::new(scenario, t.name(), addr, t.ack())
 }
 
 /// Opens one connection per name, `concurrency` at a time, in the order of `names`.

@@ -207,6 +207,10 @@ pub struct Record {
     pub target: String,
     /// The configuration's name in reports (`--label`, default the target).
     pub label: String,
+    /// A control run (`--control`): shown beside the others, but neither a peer that ratios are
+    /// taken against nor a target's baseline.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub control: bool,
     /// The server address.
     pub addr: String,
     /// What completes a send for this target.
@@ -230,6 +234,29 @@ pub struct Record {
 }
 
 impl Record {
+    /// An empty record of `scenario` against `target` (also its label) at `addr`, whose sends
+    /// complete on `ack`, ending now.
+    pub(crate) fn new(scenario: &str, target: &str, addr: &str, ack: &str) -> Record {
+        Record {
+            schema: SCHEMA,
+            scenario: scenario.to_owned(),
+            target: target.to_owned(),
+            label: target.to_owned(),
+            control: false,
+            addr: addr.to_owned(),
+            ack: ack.to_owned(),
+            mechanism: None,
+            params: BTreeMap::new(),
+            figures: BTreeMap::new(),
+            check: None,
+            notes: Vec::new(),
+            clk_tck: super::proc::clock_ticks(),
+            unix_time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        }
+    }
+
     /// Whether the run passed its check (runs without one pass).
     pub fn ok(&self) -> bool {
         self.check.as_ref().is_none_or(|c| c.ok)
