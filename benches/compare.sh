@@ -184,6 +184,17 @@ stop() {
 }
 
 failures=0
+# Writes a command (already a line of text) to the report's list, with the work directory and
+# this checkout's path left out.
+record_command() {
+  printf '%s\n' "$1" | sed "s#$work#\$WORK#g; s#$root/##g; s#--server-pid [0-9]*#--server-pid PID#" >>"$work/commands"
+}
+# Counts a failed run of command $1 and shows the end of its log $2.
+failed() {
+  failures=$((failures + 1))
+  echo "compare.sh: FAILED: $1" >&2
+  tail -n 5 "$2" >&2
+}
 # Runs scenario $2 of configuration $1, repetition $3, with extra arguments.
 run() {
   local config=$1 scenario=$2 rep=$3
@@ -192,14 +203,9 @@ run() {
     --label "$config" --json "$records/$config-$scenario-$rep.json" "$@")
   [ "$target" = magpie ] && cmd+=(--secret "$secret")
   say "$config $scenario (repetition $rep/$reps)"
-  if [ "$rep" = 1 ]; then
-    echo "${cmd[*]}" | sed "s#$work#\$WORK#g; s#$root/##g; s#--server-pid [0-9]*#--server-pid PID#" >>"$work/commands"
-  fi
-  if ! "${cmd[@]}" >"$work/logs/$config-$scenario-$rep.log" 2>&1; then
-    failures=$((failures + 1))
-    echo "compare.sh: FAILED: ${cmd[*]}" >&2
-    tail -n 5 "$work/logs/$config-$scenario-$rep.log" >&2
-  fi
+  [ "$rep" != 1 ] || record_command "${cmd[*]}"
+  local log=$work/logs/$config-$scenario-$rep.log
+  "${cmd[@]}" >"$log" 2>&1 || failed "${cmd[*]}" "$log"
 }
 
 # ---------------------------------------------------------------- the runs
@@ -209,12 +215,9 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for rep in $(seq "$reps"); do
   say "disk probe (repetition $rep/$reps)"
   disk_cmd=("$bench" disk --dir "$work" --json "$records/disk-$rep.json" "${disk_args[@]}")
-  [ "$rep" = 1 ] && printf '# disk probe\n%s\n' "${disk_cmd[*]}" | sed "s#$work#\$WORK#g; s#$root/##g" >>"$work/commands"
-  if ! "${disk_cmd[@]}" >"$work/logs/disk-$rep.log" 2>&1; then
-    failures=$((failures + 1))
-    echo "compare.sh: FAILED: ${disk_cmd[*]}" >&2
-    tail -n 5 "$work/logs/disk-$rep.log" >&2
-  fi
+  [ "$rep" != 1 ] || record_command "# disk probe
+${disk_cmd[*]}"
+  "${disk_cmd[@]}" >"$work/logs/disk-$rep.log" 2>&1 || failed "${disk_cmd[*]}" "$work/logs/disk-$rep.log"
   for config in magpie-durable magpie-relaxed mosquitto nats; do
     start "$config" "$rep"
     run "$config" pairs "$rep" "${pairs_args[@]}"
@@ -243,18 +246,13 @@ for rep in $(seq "$reps"); do
     config=mosquitto-beside-$where-fsyncs
     start "$config" "$rep"
     beside_cmd=("$bench" disk --dir "$dir" --rate "$beside_fsyncs_per_s" --duration-secs "$beside_secs")
-    [ "$rep" = 1 ] && echo "${beside_cmd[*]} &  # beside the latency run below" | sed "s#$work#\$WORK#g; s#$root/##g" >>"$work/commands"
+    [ "$rep" != 1 ] || record_command "${beside_cmd[*]} &  # beside the latency run below"
     "${beside_cmd[@]}" >"$work/logs/$config-disk-$rep.log" 2>&1 &
     beside=$!
     run "$config" latency "$rep" "${latency_args[@]}" --control
-    if ! wait "$beside"; then
-      failures=$((failures + 1))
-      echo "compare.sh: FAILED: ${beside_cmd[*]}" >&2
-      tail -n 5 "$work/logs/$config-disk-$rep.log" >&2
-    fi
+    wait "$beside" || failed "${beside_cmd[*]}" "$work/logs/$config-disk-$rep.log"
     stop
   done
-  stop
 done
 # idle last, each on a fresh process of its own (so its RSS baseline is a fresh server's): its
 # 10,000 connections leave ~20,000 sockets in TIME_WAIT for a minute, and a latency run in that

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+use super::disk;
 use super::stats::{Record, format_figure};
 
 /// What a configuration is in the table: Magpie's, a peer's (ratios are taken against it), or a
@@ -400,7 +401,7 @@ fn write_markdown(
 }
 
 /// The target (and label and scenario) of the disk probe's records.
-const DISK: &str = super::disk::NAME;
+const DISK: &str = disk::NAME;
 
 /// The disk probe's medians, if the records have it, and what they mean for the durable
 /// latency target.
@@ -425,10 +426,10 @@ fn write_disk(o: &mut String, groups: &BTreeMap<(String, String), Group>) -> std
         ("p99", "fsync_p99_ms", " ms"),
         ("p99.9", "fsync_p999_ms", " ms"),
         ("max", "fsync_max_ms", " ms"),
-        ("calls over 2 ms", "fsync_over_2ms_calls_pct", " %"),
+        ("calls over 2 ms", disk::OVER_BOUND_CALLS_PCT, " %"),
         (
             "time in fsyncs past 2 ms, share of fsync time",
-            "fsync_beyond_2ms_time_pct",
+            disk::BEYOND_BOUND_TIME_PCT,
             " %",
         ),
     ];
@@ -439,7 +440,7 @@ fn write_disk(o: &mut String, groups: &BTreeMap<(String, String), Group>) -> std
         }
     }
     let back_to_back = figure("paced_per_s").is_none_or(|r| r == 0.0);
-    if let (Some(floor), true) = (figure("fsync_beyond_2ms_time_pct"), back_to_back) {
+    if let (Some(floor), true) = (figure(disk::BEYOND_BOUND_TIME_PCT), back_to_back) {
         // The argument and its conditions are in the `disk` module's docs.
         let reading = if floor > 1.0 {
             "above 1 %: on this disk, at the probe's time, such a server cannot have a p99 of \
@@ -646,9 +647,9 @@ mod tests {
         let records = vec![
             rec("magpie-durable", "magpie", "latency", "p99_ms", 20.0),
             rec("mosquitto", "mqtt", "latency", "p99_ms", 10.0),
-            rec(DISK, DISK, DISK, "fsync_beyond_2ms_time_pct", 0.5),
-            rec(DISK, DISK, DISK, "fsync_beyond_2ms_time_pct", 3.0),
-            rec(DISK, DISK, DISK, "fsync_beyond_2ms_time_pct", 2.0),
+            rec(DISK, DISK, DISK, disk::BEYOND_BOUND_TIME_PCT, 0.5),
+            rec(DISK, DISK, DISK, disk::BEYOND_BOUND_TIME_PCT, 3.0),
+            rec(DISK, DISK, DISK, disk::BEYOND_BOUND_TIME_PCT, 2.0),
         ];
         let md = markdown(&records, None, None);
         assert!(
