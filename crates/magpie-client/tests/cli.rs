@@ -401,5 +401,38 @@ async fn group_create_send_and_info() {
         out.stderr
     );
 
+    // Admin bob mutes carol for an hour: her send is refused, and `info` shows the mute's end.
+    let out = magpie_as(
+        &addr,
+        "bob",
+        &["group", "mute"],
+        &["team", "--for", "3600", "carol"],
+    )
+    .await;
+    assert!(out.success, "{}", out.stderr);
+    assert_eq!(json_lines(&out.stdout)[0]["seq"], 4);
+    let out = magpie_as(&addr, "carol", &["send"], &["--to", "g:team", "hush?"]).await;
+    assert!(!out.success);
+    assert!(out.stderr.contains("MUTED"), "{}", out.stderr);
+    let out = magpie_as(&addr, "alice", &["group", "info"], &["team"]).await;
+    assert!(out.success, "{}", out.stderr);
+    let info = &json_lines(&out.stdout)[0];
+    let carol = info["group"]["members"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["user_id"] == "carol"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        carol["muted_until_ms"].as_u64().is_some_and(|t| t > 0),
+        "{carol}"
+    );
+    // Lifted, she speaks again.
+    let out = magpie_as(&addr, "alice", &["group", "unmute"], &["team", "carol"]).await;
+    assert!(out.success, "{}", out.stderr);
+    assert_eq!(json_lines(&out.stdout)[0]["seq"], 5);
+    let out = magpie_as(&addr, "carol", &["send"], &["--to", "g:team", "thanks"]).await;
+    assert!(out.success, "{}", out.stderr);
+    assert_eq!(json_lines(&out.stdout)[0]["seq"], 6);
+
     server.shutdown().await;
 }

@@ -100,4 +100,6 @@ request_codes! {
     GROUP_FULL = 0x10C;
     /// No such group, or it was dismissed ([GROUP-2.3]).
     UNKNOWN_GROUP = 0x10D;
+    /// A SEND to a group by a member who may not speak now ([GROUP-4.5]).
+    MUTED = 0x10E;
 }

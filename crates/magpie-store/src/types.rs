@@ -168,7 +168,8 @@ pub enum Write {
     /// Stores a message in a group's conversation (`g:` + `group`) for every member
     /// ([GROUP-4.1]): deduplicated like [`Write::AppendMessage`], then, if the sender is a member
     /// of the group (which exists and is not dismissed), stored with one event per member;
-    /// otherwise [`WriteResult::NotMember`] and nothing is written. A retry's result has no
+    /// otherwise [`WriteResult::NotMember`] and nothing is written; a member who may not speak
+    /// at the commit's time gets [`WriteResult::Muted`] ([GROUP-4.5]). A retry's result has no
     /// offsets: the dedup record of a group message does not keep one per member.
     AppendGroupMessage {
         /// The app.
@@ -252,6 +253,12 @@ pub enum WriteResult {
     Stream(StreamHead),
     /// A group message's sender is not a member of the group, or there is no such group.
     NotMember,
+    /// A group message's sender may not speak now ([GROUP-4.5]); nothing was written.
+    Muted {
+        /// When the sender's own mute ends (ms since the Unix epoch); `None` when it is the
+        /// group that is muted as a whole.
+        until_ms: Option<u64>,
+    },
     /// A group operation was applied.
     GroupChanged(Box<GroupChange>),
     /// A group operation was refused; nothing was written.

@@ -68,6 +68,7 @@ fn a_change_commits_with_its_notice_and_messages_reach_every_member() {
             users: users(&["bob", "carol"]),
             role: None,
             name: "Team".into(),
+            muted_until_ms: 0,
         })
     );
     assert_eq!(c.offsets.len(), 3);
@@ -188,4 +189,98 @@ fn groups_survive_a_reopen() {
     assert_eq!(r[0], WriteResult::GroupDenied(GroupDenied::Exists));
     assert_eq!(store.conversation(APP, "g:team").expect("info").last_seq, 3);
     assert!(store.group(APP, "other").expect("read").is_none());
+}
+
+#[test]
+fn mutes_are_judged_in_the_batch_at_the_commit_time_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hour = 3_600_000;
+    {
+        let store = open(dir.path());
+        let create = GroupOp::Create {
+            name: String::new(),
+            private: false,
+            members: users(&["adm", "bob", "carol"]),
+        };
+        store.commit(&[op("own", create)]).expect("commit");
+        store
+            .commit(&[op(
+                "own",
+                GroupOp::SetRole(users(&["adm"]), GroupRole::Admin),
+            )])
+            .expect("commit");
+        let r = store
+            .commit(&[
+                to_group("bob", "b1", "before"),
+                op("adm", GroupOp::Mute(users(&["bob"]), hour)),
+                to_group("bob", "b2", "after"),
+                // A retry of a message stored before the mute is answered as before.
+                to_group("bob", "b1", "before"),
+            ])
+            .expect("commit");
+        assert!(matches!(r[0], WriteResult::Appended { seq: 3, .. }));
+        let mute = changed(&r[1]);
+        let until = mute.record.member("bob").expect("bob").muted_until_ms;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64;
+        assert!(
+            until > now + hour - 60_000 && until <= now + hour,
+            "{until}"
+        );
+        assert_eq!(
+            r[2],
+            WriteResult::Muted {
+                until_ms: Some(until)
+            }
+        );
+        assert!(matches!(
+            r[3],
+            WriteResult::Appended {
+                seq: 3,
+                duplicate: true,
+                ..
+            }
+        ));
+        let r = store
+            .commit(&[
+                op("adm", GroupOp::MuteAll(true)),
+                to_group("carol", "c1", "quiet?"),
+                to_group("adm", "a1", "admins speak"),
+                op(
+                    "own",
+                    GroupOp::AllowSpeaking(users(&["carol", "bob"]), true),
+                ),
+                to_group("carol", "c2", "on the list"),
+                to_group("bob", "b3", "still muted himself"),
+            ])
+            .expect("commit");
+        assert!(changed(&r[0]).record.muted_all);
+        assert_eq!(r[1], WriteResult::Muted { until_ms: None });
+        assert!(matches!(r[2], WriteResult::Appended { .. }));
+        assert!(matches!(r[4], WriteResult::Appended { .. }));
+        assert_eq!(
+            r[5],
+            WriteResult::Muted {
+                until_ms: Some(until)
+            }
+        );
+    }
+    let store = open(dir.path());
+    let g = store.group(APP, "team").expect("read").expect("kept");
+    assert!(g.muted_all);
+    let bob = g.member("bob").expect("bob");
+    assert!(bob.muted_until_ms > 0 && bob.speaking_allowed);
+    assert!(g.member("carol").expect("carol").speaking_allowed);
+    // Lifted, bob speaks again: he is on the list while the group stays muted.
+    let r = store
+        .commit(&[
+            op("own", GroupOp::Mute(users(&["bob"]), 0)),
+            to_group("bob", "b4", "back"),
+        ])
+        .expect("commit");
+    let lift = changed(&r[0]);
+    assert_eq!(lift.notice.as_ref().map(|n| n.class), Some(1));
+    assert!(matches!(r[1], WriteResult::Appended { .. }));
 }

@@ -137,6 +137,8 @@ pub struct Settings {
     pub max_group_name: usize,
     /// Users one GROUP request may name (default 100; [GROUP-1.3]): bounds the size of a notice.
     pub max_group_request_users: usize,
+    /// Longest group `mute` in seconds (default 2,592,000: 30 days; [GROUP-2.6]).
+    pub max_group_mute_secs: u32,
     /// Writes per group commit at most (default 256).
     pub max_commit_batch: usize,
     /// Threads of the async runtime the `magpied` binary starts (default 0: one per core less
@@ -191,6 +193,7 @@ impl Default for Settings {
             max_group_members: 3000,
             max_group_name: 128,
             max_group_request_users: 100,
+            max_group_mute_secs: 30 * 24 * 3600,
             max_commit_batch: 256,
             worker_threads: 0,
             default_heartbeat_secs: 30,

@@ -17,7 +17,8 @@ use prost::Message as _;
 
 use crate::Shared;
 use crate::handlers::{
-    Pending, SessionCtx, after_settled, check_users, commit_then, err, push_stored, ready, to_proto,
+    Pending, SessionCtx, after_settled, check_users, commit_then, err, not_your_group_message,
+    push_stored, ready, to_proto,
 };
 
 /// The group id of a group conversation id (`g:` + id, [GROUP-1.1]), if it is one.
@@ -43,6 +44,7 @@ fn render_notice(n: &GroupNotice) -> Bytes {
         users: n.users.clone(),
         role: n.role.map_or(0, |r| role_to_pb(r) as i32),
         name: n.name.clone(),
+        muted_until_ms: n.muted_until_ms,
     };
     pb::Content {
         kind: Some(pb::content::Kind::GroupNotice(notice)),
@@ -60,12 +62,21 @@ fn summary(group_id: &str, g: &GroupRecord) -> pb::GroupInfo {
         owner: g.owner().to_owned(),
         member_count: u32::try_from(g.members.len()).unwrap_or(u32::MAX),
         dismissed: g.dismissed,
+        muted_all: g.muted_all,
         ..Default::default()
     }
 }
 
-/// [GROUP-2.5]: what `viewer` may see of the group, the lists paged to fit `budget` bytes.
-fn page(group_id: &str, g: &GroupRecord, viewer: &str, from: u32, budget: usize) -> pb::GroupInfo {
+/// [GROUP-2.5]: what `viewer` may see of the group at `now_ms`, the lists paged to fit `budget`
+/// bytes.
+fn page(
+    group_id: &str,
+    g: &GroupRecord,
+    viewer: &str,
+    from: u32,
+    budget: usize,
+    now_ms: u64,
+) -> pb::GroupInfo {
     let mut info = summary(group_id, g);
     let Some(role) = g.member(viewer).map(|m| m.role) else {
         return info;
@@ -77,6 +88,13 @@ fn page(group_id: &str, g: &GroupRecord, viewer: &str, from: u32, budget: usize)
             user_id: m.user.clone(),
             role: role_to_pb(m.role) as i32,
             joined_seq: m.joined_seq,
+            // An ended mute shows as none ([GROUP-2.5]).
+            muted_until_ms: if m.is_muted(now_ms) {
+                m.muted_until_ms
+            } else {
+                0
+            },
+            speaking_allowed: m.speaking_allowed,
         };
         // The tag and length prefix of a repeated message field take at most 4 bytes here.
         used += member.encoded_len() + 4;
@@ -147,6 +165,19 @@ fn to_request(shared: &Shared, op: pb::group::Op) -> Result<Request, (RequestCod
             GroupOp::SetRole(r.users, role)
         }
         Op::Dismiss(_) => GroupOp::Dismiss,
+        Op::Mute(m) => {
+            // [GROUP-2.6]
+            let max = shared.settings.max_group_mute_secs;
+            if m.duration_secs > max {
+                return Err((
+                    RequestCode::BAD_REQUEST,
+                    format!("a mute of {} s, the limit is {max} s", m.duration_secs),
+                ));
+            }
+            GroupOp::Mute(m.users, u64::from(m.duration_secs) * 1000)
+        }
+        Op::MuteAll(m) => GroupOp::MuteAll(m.on),
+        Op::AllowSpeaking(a) => GroupOp::AllowSpeaking(a.users, a.allowed),
         Op::Info(q) => {
             return Ok(Request::Info {
                 members_from: q.members_from,
@@ -247,7 +278,14 @@ fn handle_info(shared: &Shared, ctx: &SessionCtx, group: &str, from: u32) -> Bod
             // Like a SYNC page: inside the client's frame limit, with room for the envelope.
             let budget = ctx.client_frame.saturating_sub(1024);
             Body::GroupReply(pb::GroupReply {
-                group: Some(page(group, &g, &ctx.id.user, from, budget)),
+                group: Some(page(
+                    group,
+                    &g,
+                    &ctx.id.user,
+                    from,
+                    budget,
+                    crate::unix_now_ms(),
+                )),
                 seq: 0,
                 pending: g.is_pending(&ctx.id.user),
             })
@@ -279,23 +317,42 @@ pub(crate) fn member_horizon(
     Ok(live_group(shared, app, group)?.and_then(|g| g.member(user).map(|m| m.joined_seq)))
 }
 
-/// [GROUP-4.2]: the online members a live message to the group reaches (all but the sender), or
-/// `None` if the sender may not send to it.
+/// [GROUP-4.2]: the members a live message to the group reaches (all but the sender), or why
+/// the sender may not send it: not a member of a live group ([GROUP-4.1]), or may not speak
+/// now ([GROUP-4.5]).
 pub(crate) fn live_audience(
     shared: &Shared,
     app: &str,
     group: &str,
     sender: &str,
-) -> Result<Option<Vec<String>>, String> {
-    Ok(live_group(shared, app, group)?
-        .filter(|g| g.member(sender).is_some())
-        .map(|g| {
-            g.members
-                .into_iter()
-                .map(|m| m.user)
-                .filter(|u| u != sender)
-                .collect()
-        }))
+) -> Result<Vec<String>, (RequestCode, String)> {
+    let g = live_group(shared, app, group).map_err(|e| (RequestCode::INTERNAL, e))?;
+    let Some((g, member)) = g.and_then(|g| g.member(sender).cloned().map(|m| (g, m))) else {
+        return Err((
+            RequestCode::UNKNOWN_CONVERSATION,
+            not_your_group_message(&format!("g:{group}")),
+        ));
+    };
+    let now = crate::unix_now_ms();
+    if !g.may_speak(&member, now) {
+        let until = member.is_muted(now).then_some(member.muted_until_ms);
+        return Err(muted(until));
+    }
+    Ok(g.members
+        .into_iter()
+        .map(|m| m.user)
+        .filter(|u| u != sender)
+        .collect())
+}
+
+/// [GROUP-4.5]: the refusal of a member who may not speak: muted until `until_ms`, or (`None`)
+/// by the group being muted as a whole.
+pub(crate) fn muted(until_ms: Option<u64>) -> (RequestCode, String) {
+    let why = match until_ms {
+        Some(t) => format!("you are muted in this group until {t} (ms since the Unix epoch)"),
+        None => "the group is muted: only the owner, the admins and the speaking list send".into(),
+    };
+    (RequestCode::MUTED, why)
 }
 
 #[cfg(test)]
@@ -309,13 +366,15 @@ mod tests {
         let g = GroupRecord {
             members: (0..1000)
                 .map(|i| GroupMember {
-                    user: format!("user-{i:0>40}"),
-                    role: if i == 0 {
-                        GroupRole::Owner
-                    } else {
-                        GroupRole::Member
-                    },
                     joined_seq: i,
+                    ..GroupMember::new(
+                        format!("user-{i:0>40}"),
+                        if i == 0 {
+                            GroupRole::Owner
+                        } else {
+                            GroupRole::Member
+                        },
+                    )
                 })
                 .collect(),
             pending: vec!["waiting".into()],
@@ -326,7 +385,7 @@ mod tests {
         let mut seen = Vec::new();
         let mut from = 0;
         loop {
-            let p = page("g", &g, &owner, from, budget);
+            let p = page("g", &g, &owner, from, budget, 0);
             assert!(
                 p.encoded_len() <= budget,
                 "a page of {} bytes",
@@ -345,7 +404,7 @@ mod tests {
         let all: Vec<String> = g.members.iter().map(|m| m.user.clone()).collect();
         assert_eq!(seen, all);
         // Not a member: the summary only.
-        let outsider = page("g", &g, "someone", 0, budget);
+        let outsider = page("g", &g, "someone", 0, budget, 0);
         assert!(outsider.members.is_empty() && outsider.pending.is_empty());
         assert_eq!(outsider.member_count, 1000);
     }

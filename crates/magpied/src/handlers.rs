@@ -302,6 +302,10 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
             "this client_msg_id was used for a different message",
         ),
         WriteResult::NotMember => not_your_group(&conversation),
+        WriteResult::Muted { until_ms } => {
+            let (code, why) = groups::muted(until_ms);
+            err(code, why)
+        }
         other => err(RequestCode::INTERNAL, format!("store answered {other:?}")),
     })
 }
@@ -388,16 +392,7 @@ fn relay_live_to_group(
     group: &str,
 ) -> Result<(), (RequestCode, String)> {
     let me = &ctx.id;
-    let members = match groups::live_audience(shared, &me.app, group, &me.user) {
-        Ok(Some(m)) => m,
-        Ok(None) => {
-            return Err((
-                RequestCode::UNKNOWN_CONVERSATION,
-                not_your_group_message(&live.conversation_id),
-            ));
-        }
-        Err(e) => return Err((RequestCode::INTERNAL, e)),
-    };
+    let members = groups::live_audience(shared, &me.app, group, &me.user)?;
     let transient = live.class == pb::MessageClass::Transient as i32;
     let mut push = Some(pb::Push {
         live: vec![live],
@@ -500,7 +495,7 @@ fn not_your_group(conversation: &str) -> Body {
     )
 }
 
-fn not_your_group_message(conversation: &str) -> String {
+pub(crate) fn not_your_group_message(conversation: &str) -> String {
     format!("{conversation:?} is not a group of yours")
 }
 

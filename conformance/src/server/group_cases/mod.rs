@@ -15,6 +15,7 @@ mod members;
 mod messages;
 mod notices;
 mod requests;
+mod speech;
 
 use crate::case::Case;
 
@@ -38,5 +39,7 @@ pub(crate) fn cases() -> Vec<Case> {
         messages::stored(),
         messages::live_only(),
         messages::visible_from(),
+        speech::refused_while_muted(),
+        speech::who_mutes_whom(),
     ]
 }

@@ -59,6 +59,13 @@ pub(super) fn apply(
                 Some(g) if !g.dismissed && g.member(&message.sender).is_some() => g,
                 _ => return Ok(WriteResult::NotMember),
             };
+            // [GROUP-4.5]: judged at the commit's time, like membership above.
+            if let Some(sender) = record.member(&message.sender)
+                && !record.may_speak(sender, now_ms)
+            {
+                let until_ms = sender.is_muted(now_ms).then_some(sender.muted_until_ms);
+                return Ok(WriteResult::Muted { until_ms });
+            }
             let users: Vec<&str> = record.members.iter().map(|m| m.user.as_str()).collect();
             // One offset per member would make the dedup record as large as the group.
             let retry = Retry {
@@ -78,7 +85,7 @@ pub(super) fn apply(
             render,
         } => {
             let current = read_group(cx, app, group)?;
-            let plan = match groups::plan(current.as_ref(), actor, op, *max_members) {
+            let plan = match groups::plan(current.as_ref(), actor, op, *max_members, now_ms) {
                 Ok(plan) => plan,
                 Err(denied) => return Ok(WriteResult::GroupDenied(denied)),
             };

@@ -43,6 +43,29 @@ pub struct GroupMember {
     pub role: GroupRole,
     /// The seq of the notice that made them a member: their history starts here ([GROUP-4.4]).
     pub joined_seq: u64,
+    /// When their mute ends (ms since the Unix epoch); 0 if they were never muted or it was
+    /// lifted ([GROUP-1.5]). A past time is an ended mute.
+    pub muted_until_ms: u64,
+    /// On the speaking list: may send while the group is muted as a whole ([GROUP-1.5]).
+    pub speaking_allowed: bool,
+}
+
+impl GroupMember {
+    /// A new member with `role`, unmuted and off the speaking list ([GROUP-1.5]).
+    pub fn new(user: impl Into<String>, role: GroupRole) -> Self {
+        Self {
+            user: user.into(),
+            role,
+            joined_seq: 0,
+            muted_until_ms: 0,
+            speaking_allowed: false,
+        }
+    }
+
+    /// Whether their mute lasts at `now_ms`.
+    pub fn is_muted(&self, now_ms: u64) -> bool {
+        self.muted_until_ms > now_ms
+    }
 }
 
 /// A group as stored.
@@ -58,6 +81,8 @@ pub struct GroupRecord {
     pub members: Vec<GroupMember>,
     /// Users whose join request waits for approval.
     pub pending: Vec<String>,
+    /// Muted as a whole: only the owner, the admins and the speaking list send ([GROUP-4.5]).
+    pub muted_all: bool,
 }
 
 impl GroupRecord {
@@ -81,6 +106,15 @@ impl GroupRecord {
     /// Whether `user` waits for approval to join.
     pub fn is_pending(&self, user: &str) -> bool {
         self.pending.iter().any(|p| p == user)
+    }
+
+    /// Whether `member` may send at `now_ms` ([GROUP-4.5]): not muted, and when the group is
+    /// muted as a whole, the owner, an admin or on the speaking list.
+    pub fn may_speak(&self, member: &GroupMember, now_ms: u64) -> bool {
+        !member.is_muted(now_ms)
+            && (!self.muted_all
+                || member.speaking_allowed
+                || matches!(member.role, GroupRole::Owner | GroupRole::Admin))
     }
 }
 
@@ -114,6 +148,12 @@ pub enum GroupOp {
     SetRole(Vec<String>, GroupRole),
     /// The group ends.
     Dismiss,
+    /// The members are muted for `duration_ms` from the commit's time; 0 lifts their mute.
+    Mute(Vec<String>, u64),
+    /// The group is muted as a whole (`true`) or no longer.
+    MuteAll(bool),
+    /// The members join the speaking list (`true`) or leave it.
+    AllowSpeaking(Vec<String>, bool),
 }
 
 impl GroupOp {
@@ -125,9 +165,11 @@ impl GroupOp {
             | GroupOp::Approve(u)
             | GroupOp::Reject(u)
             | GroupOp::Kick(u)
-            | GroupOp::SetRole(u, _) => u,
+            | GroupOp::SetRole(u, _)
+            | GroupOp::Mute(u, _)
+            | GroupOp::AllowSpeaking(u, _) => u,
             GroupOp::Transfer(u) => std::slice::from_ref(u),
-            GroupOp::Join | GroupOp::Leave | GroupOp::Dismiss => &[],
+            GroupOp::Join | GroupOp::Leave | GroupOp::Dismiss | GroupOp::MuteAll(_) => &[],
         }
     }
 }
@@ -155,6 +197,16 @@ pub enum NoticeKind {
     RoleChanged = 9,
     /// The group ended.
     Dismissed = 10,
+    /// `users` are muted until `muted_until_ms` (0: their mute was lifted).
+    Muted = 11,
+    /// The group was muted as a whole.
+    MutedAll = 12,
+    /// The group is no longer muted as a whole.
+    UnmutedAll = 13,
+    /// `users` joined the speaking list.
+    SpeakingAllowed = 14,
+    /// `users` left the speaking list.
+    SpeakingDisallowed = 15,
 }
 
 /// The content of a notice, for the server to render into the wire's `GroupNotice`.
@@ -170,6 +222,8 @@ pub struct GroupNotice {
     pub role: Option<GroupRole>,
     /// For [`NoticeKind::Created`].
     pub name: String,
+    /// For [`NoticeKind::Muted`]: when the mute ends, 0 when it was lifted.
+    pub muted_until_ms: u64,
 }
 
 /// Why a group operation was refused; nothing was written.

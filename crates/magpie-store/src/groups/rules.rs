@@ -22,13 +22,15 @@ fn denied(why: impl Into<String>) -> GroupDenied {
     GroupDenied::NotPermitted(why.into())
 }
 
-/// Judges `op` by `actor` against the group as it is (`None`: no such group); the rules of
-/// [GROUP-2.3] and [GROUP-2.4].
+/// Judges `op` by `actor` against the group as it is (`None`: no such group) at `now_ms` (ms
+/// since the Unix epoch, the commit's time); the rules of [GROUP-2.3], [GROUP-2.4] and
+/// [GROUP-2.6].
 pub(crate) fn plan(
     group: Option<&GroupRecord>,
     actor: &str,
     op: &GroupOp,
     max_members: usize,
+    now_ms: u64,
 ) -> Result<Plan, GroupDenied> {
     let mut users: Vec<String> = Vec::new();
     for u in op.users() {
@@ -42,6 +44,7 @@ pub(crate) fn plan(
         users,
         role: None,
         name: String::new(),
+        muted_until_ms: 0,
     };
     let full = GroupDenied::Full { limit: max_members };
 
@@ -54,20 +57,18 @@ pub(crate) fn plan(
             private: *private,
             ..GroupRecord::default()
         };
-        record.members.push(GroupMember {
-            user: actor.to_owned(),
-            role: GroupRole::Owner,
-            joined_seq: 0,
-        });
+        record
+            .members
+            .push(GroupMember::new(actor, GroupRole::Owner));
         let others: Vec<String> = users.into_iter().filter(|u| u != actor).collect();
         if others.len() + 1 > max_members {
             return Err(full);
         }
-        record.members.extend(others.iter().map(|u| GroupMember {
-            user: u.clone(),
-            role: GroupRole::Member,
-            joined_seq: 0,
-        }));
+        record.members.extend(
+            others
+                .iter()
+                .map(|u| GroupMember::new(u.as_str(), GroupRole::Member)),
+        );
         let mut joined = vec![actor.to_owned()];
         joined.extend(others.iter().cloned());
         return Ok(Plan {
@@ -101,11 +102,10 @@ pub(crate) fn plan(
             return Err(GroupDenied::Full { limit: max_members });
         }
         record.pending.retain(|p| !new.contains(p));
-        record.members.extend(new.iter().map(|u| GroupMember {
-            user: u.clone(),
-            role: GroupRole::Member,
-            joined_seq: 0,
-        }));
+        record.members.extend(
+            new.iter()
+                .map(|u| GroupMember::new(u.as_str(), GroupRole::Member)),
+        );
         Ok(())
     };
 
@@ -319,12 +319,109 @@ pub(crate) fn plan(
                 pending: false,
             })
         }
+        GroupOp::Mute(_, duration_ms) => {
+            if !is_admin {
+                return Err(denied("only the owner and admins mute"));
+            }
+            for u in &users {
+                match group.role_of(u) {
+                    None => return Err(denied(format!("{u} is not a member"))),
+                    Some(GroupRole::Owner) => return Err(denied("nobody mutes the owner")),
+                    Some(GroupRole::Admin) if role == Some(GroupRole::Admin) => {
+                        return Err(denied("admins mute members only"));
+                    }
+                    Some(_) => {}
+                }
+            }
+            // [GROUP-2.6]: lifting skips who is not muted; a duration always sets a new end.
+            let until = if *duration_ms == 0 {
+                users.retain(|u| group.member(u).is_some_and(|m| m.is_muted(now_ms)));
+                0
+            } else {
+                now_ms.saturating_add(*duration_ms)
+            };
+            if users.is_empty() {
+                return Ok(unchanged(record));
+            }
+            for m in &mut record.members {
+                if users.contains(&m.user) {
+                    m.muted_until_ms = until;
+                }
+            }
+            Ok(Plan {
+                record,
+                notice: Some(GroupNotice {
+                    muted_until_ms: until,
+                    ..notice(NoticeKind::Muted, users)
+                }),
+                joined: Vec::new(),
+                also_told: Vec::new(),
+                pending: false,
+            })
+        }
+        GroupOp::MuteAll(on) => {
+            if !is_admin {
+                return Err(denied("only the owner and admins mute the group"));
+            }
+            if group.muted_all == *on {
+                return Ok(unchanged(record));
+            }
+            record.muted_all = *on;
+            let kind = if *on {
+                NoticeKind::MutedAll
+            } else {
+                NoticeKind::UnmutedAll
+            };
+            Ok(Plan {
+                record,
+                notice: Some(notice(kind, Vec::new())),
+                joined: Vec::new(),
+                also_told: Vec::new(),
+                pending: false,
+            })
+        }
+        GroupOp::AllowSpeaking(_, allowed) => {
+            if !is_admin {
+                return Err(denied("only the owner and admins keep the speaking list"));
+            }
+            if let Some(u) = users.iter().find(|u| group.member(u).is_none()) {
+                return Err(denied(format!("{u} is not a member")));
+            }
+            users.retain(|u| {
+                group
+                    .member(u)
+                    .is_some_and(|m| m.speaking_allowed != *allowed)
+            });
+            if users.is_empty() {
+                return Ok(unchanged(record));
+            }
+            for m in &mut record.members {
+                if users.contains(&m.user) {
+                    m.speaking_allowed = *allowed;
+                }
+            }
+            let kind = if *allowed {
+                NoticeKind::SpeakingAllowed
+            } else {
+                NoticeKind::SpeakingDisallowed
+            };
+            Ok(Plan {
+                record,
+                notice: Some(notice(kind, users)),
+                joined: Vec::new(),
+                also_told: Vec::new(),
+                pending: false,
+            })
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The commit time of these plans.
+    const NOW: u64 = 1_000_000;
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|u| (*u).to_owned()).collect()
@@ -340,6 +437,7 @@ mod tests {
                 members: s(&["adm", "mem"]),
             },
             10,
+            NOW,
         )
         .map(|mut p| {
             p.record.members[1].role = GroupRole::Admin;
@@ -354,7 +452,7 @@ mod tests {
         assert_eq!(g.owner(), "own");
         assert_eq!(g.members.len(), 3);
         assert_eq!(
-            plan(Some(&g), "x", &GroupOp::Join, 10).map(|p| p.pending),
+            plan(Some(&g), "x", &GroupOp::Join, 10, NOW).map(|p| p.pending),
             Ok(false)
         );
         let again = GroupOp::Create {
@@ -363,7 +461,7 @@ mod tests {
             members: vec![],
         };
         assert_eq!(
-            plan(Some(&g), "own", &again, 10).err(),
+            plan(Some(&g), "own", &again, 10, NOW).err(),
             Some(GroupDenied::Exists)
         );
     }
@@ -371,7 +469,7 @@ mod tests {
     #[test]
     fn roles_decide_who_kicks_whom() {
         let g = created(false);
-        let kick = |actor, who: &[&str]| plan(Some(&g), actor, &GroupOp::Kick(s(who)), 10);
+        let kick = |actor, who: &[&str]| plan(Some(&g), actor, &GroupOp::Kick(s(who)), 10, NOW);
         assert!(matches!(
             kick("mem", &["adm"]),
             Err(GroupDenied::NotPermitted(_))
@@ -390,14 +488,14 @@ mod tests {
     #[test]
     fn private_groups_queue_joins_until_approved() {
         let g = created(true);
-        let asked = plan(Some(&g), "new", &GroupOp::Join, 10).expect("ask");
+        let asked = plan(Some(&g), "new", &GroupOp::Join, 10, NOW).expect("ask");
         assert!(asked.pending && asked.record.pending == s(&["new"]));
         let g2 = asked.record;
         assert!(matches!(
-            plan(Some(&g2), "mem", &GroupOp::Approve(s(&["new"])), 10),
+            plan(Some(&g2), "mem", &GroupOp::Approve(s(&["new"])), 10, NOW),
             Err(GroupDenied::NotPermitted(_))
         ));
-        let ok = plan(Some(&g2), "adm", &GroupOp::Approve(s(&["new"])), 10).expect("approve");
+        let ok = plan(Some(&g2), "adm", &GroupOp::Approve(s(&["new"])), 10, NOW).expect("approve");
         assert!(ok.record.member("new").is_some() && ok.record.pending.is_empty());
         assert_eq!(ok.joined, s(&["new"]));
     }
@@ -406,24 +504,137 @@ mod tests {
     fn the_member_limit_counts_members_and_pending() {
         let g = created(false);
         assert_eq!(
-            plan(Some(&g), "own", &GroupOp::Invite(s(&["a", "b"])), 4).err(),
+            plan(Some(&g), "own", &GroupOp::Invite(s(&["a", "b"])), 4, NOW).err(),
             Some(GroupDenied::Full { limit: 4 })
         );
-        assert!(plan(Some(&g), "own", &GroupOp::Invite(s(&["a"])), 4).is_ok());
+        assert!(plan(Some(&g), "own", &GroupOp::Invite(s(&["a"])), 4, NOW).is_ok());
     }
 
     #[test]
     fn owner_leaves_only_by_transfer_and_dismiss_ends_the_group() {
         let g = created(false);
-        assert!(plan(Some(&g), "own", &GroupOp::Leave, 10).is_err());
-        let t = plan(Some(&g), "own", &GroupOp::Transfer("mem".into()), 10).expect("transfer");
+        assert!(plan(Some(&g), "own", &GroupOp::Leave, 10, NOW).is_err());
+        let t = plan(Some(&g), "own", &GroupOp::Transfer("mem".into()), 10, NOW).expect("transfer");
         assert_eq!(t.record.owner(), "mem");
         assert_eq!(t.record.role_of("own"), Some(GroupRole::Member));
-        let d = plan(Some(&g), "own", &GroupOp::Dismiss, 10).expect("dismiss");
+        let d = plan(Some(&g), "own", &GroupOp::Dismiss, 10, NOW).expect("dismiss");
         assert!(d.record.dismissed && d.also_told.len() == 3);
         assert_eq!(
-            plan(Some(&d.record), "own", &GroupOp::Join, 10).err(),
+            plan(Some(&d.record), "own", &GroupOp::Join, 10, NOW).err(),
             Some(GroupDenied::Unknown)
         );
+    }
+
+    #[test]
+    fn owner_and_admins_mute_by_role_and_lifting_skips_the_unmuted() {
+        let g = created(false);
+        let mute =
+            |actor, who: &[&str], ms| plan(Some(&g), actor, &GroupOp::Mute(s(who), ms), 10, NOW);
+        let denied = |r: Result<Plan, GroupDenied>| matches!(r, Err(GroupDenied::NotPermitted(_)));
+        assert!(denied(mute("mem", &["adm"], 5)), "a member mutes nobody");
+        assert!(denied(mute("adm", &["own"], 5)), "nobody mutes the owner");
+        assert!(denied(mute("own", &["own"], 5)), "not even the owner");
+        assert!(denied(mute("adm", &["adm"], 5)), "admins mute members only");
+        assert!(denied(mute("own", &["mem", "nobody"], 5)), "members only");
+        let p = mute("adm", &["mem"], 5_000).expect("admin mutes a member");
+        let n = p.notice.as_ref().expect("notice");
+        assert_eq!((n.kind, n.muted_until_ms), (NoticeKind::Muted, NOW + 5_000));
+        assert_eq!(n.users, s(&["mem"]));
+        let muted = p.record;
+        let m = muted.member("mem").expect("member");
+        assert!(m.is_muted(NOW) && m.is_muted(NOW + 4_999) && !m.is_muted(NOW + 5_000));
+        assert!(!muted.may_speak(m, NOW) && muted.may_speak(m, NOW + 5_000));
+        // The owner mutes an admin too; lifting names who is muted, skips who is not.
+        let lift = plan(
+            Some(&muted),
+            "own",
+            &GroupOp::Mute(s(&["mem", "adm"]), 0),
+            10,
+            NOW,
+        )
+        .expect("lift");
+        let n = lift.notice.expect("a notice for mem");
+        assert_eq!((n.users, n.muted_until_ms), (s(&["mem"]), 0));
+        assert!(!lift.record.member("mem").expect("member").is_muted(NOW));
+        assert!(mute("own", &["mem"], 0).expect("skip").notice.is_none());
+        // After its end, a mute is over: lifting it then is skipped too.
+        let later = plan(
+            Some(&muted),
+            "own",
+            &GroupOp::Mute(s(&["mem"]), 0),
+            10,
+            NOW + 5_000,
+        );
+        assert!(later.expect("skip").notice.is_none());
+    }
+
+    #[test]
+    fn muting_the_group_leaves_the_owner_admins_and_the_speaking_list() {
+        let g = created(false);
+        assert!(matches!(
+            plan(Some(&g), "mem", &GroupOp::MuteAll(true), 10, NOW),
+            Err(GroupDenied::NotPermitted(_))
+        ));
+        assert!(
+            plan(Some(&g), "own", &GroupOp::MuteAll(false), 10, NOW)
+                .expect("skip")
+                .notice
+                .is_none()
+        );
+        let on = plan(Some(&g), "adm", &GroupOp::MuteAll(true), 10, NOW).expect("mute all");
+        assert_eq!(
+            on.notice.as_ref().map(|n| n.kind),
+            Some(NoticeKind::MutedAll)
+        );
+        let g = on.record;
+        let speaks = |g: &GroupRecord, u: &str| g.may_speak(g.member(u).expect("member"), NOW);
+        assert!(speaks(&g, "own") && speaks(&g, "adm") && !speaks(&g, "mem"));
+        assert!(matches!(
+            plan(
+                Some(&g),
+                "own",
+                &GroupOp::AllowSpeaking(s(&["nobody"]), true),
+                10,
+                NOW
+            ),
+            Err(GroupDenied::NotPermitted(_))
+        ));
+        let allow = plan(
+            Some(&g),
+            "own",
+            &GroupOp::AllowSpeaking(s(&["mem"]), true),
+            10,
+            NOW,
+        )
+        .expect("allow");
+        assert_eq!(
+            allow.notice.as_ref().map(|n| n.kind),
+            Some(NoticeKind::SpeakingAllowed)
+        );
+        let g = allow.record;
+        assert!(speaks(&g, "mem"));
+        assert!(
+            plan(
+                Some(&g),
+                "own",
+                &GroupOp::AllowSpeaking(s(&["mem"]), true),
+                10,
+                NOW
+            )
+            .expect("skip")
+            .notice
+            .is_none()
+        );
+        // A member's own mute binds them even on the list; leaving drops both.
+        let muted = plan(Some(&g), "own", &GroupOp::Mute(s(&["mem"]), 10), 10, NOW).expect("mute");
+        assert!(!speaks(&muted.record, "mem"));
+        let left = plan(Some(&muted.record), "mem", &GroupOp::Leave, 10, NOW).expect("leave");
+        let back = plan(Some(&left.record), "mem", &GroupOp::Join, 10, NOW).expect("join");
+        let m = back.record.member("mem").expect("member");
+        assert!(!m.speaking_allowed && !m.is_muted(NOW));
+        let off =
+            plan(Some(&back.record), "adm", &GroupOp::MuteAll(false), 10, NOW).expect("unmute");
+        assert_eq!(off.notice.map(|n| n.kind), Some(NoticeKind::UnmutedAll));
+        assert!(!off.record.muted_all);
     }
 }

@@ -92,6 +92,29 @@ enum GroupCommand {
     },
     /// End the group; its id cannot be used again (owner).
     Dismiss(Target),
+    /// Mute the listed members for a while (owner; admins mute members only).
+    Mute {
+        #[command(flatten)]
+        target: Target,
+        /// How long, in seconds (at most the server's `max_group_mute_secs`, 30 days by
+        /// default).
+        #[arg(long = "for", value_name = "SECS", value_parser = clap::value_parser!(u32).range(1..))]
+        secs: u32,
+        /// Member ids.
+        #[arg(required = true, num_args = 1..)]
+        users: Vec<String>,
+    },
+    /// Lift the listed members' mutes (owner; admins for members only).
+    Unmute(Users),
+    /// Mute the group as a whole: only the owner, admins and the speaking list send (owner,
+    /// admins).
+    MuteAll(Target),
+    /// Lift the mute of the group as a whole (owner, admins).
+    UnmuteAll(Target),
+    /// Let the listed members speak while the group is muted (owner, admins).
+    AllowSpeaking(Users),
+    /// Take the listed members off the speaking list (owner, admins).
+    DisallowSpeaking(Users),
     /// Show the group: members for members, pending requests for the owner and admins. A page
     /// that does not end the member list gives `members_next`, to pass as `--members-from`.
     Info {
@@ -150,6 +173,42 @@ impl GroupCommand {
                 (target, Op::SetRole(set))
             }
             GroupCommand::Dismiss(target) => (target, Op::Dismiss(pb::GroupNone {})),
+            GroupCommand::Mute {
+                target,
+                secs,
+                users,
+            } => {
+                let mute = pb::GroupMute {
+                    users,
+                    duration_secs: secs,
+                };
+                (target, Op::Mute(mute))
+            }
+            GroupCommand::Unmute(u) => {
+                let mute = pb::GroupMute {
+                    users: u.users,
+                    duration_secs: 0,
+                };
+                (u.target, Op::Mute(mute))
+            }
+            GroupCommand::MuteAll(target) => (target, Op::MuteAll(pb::GroupMuteAll { on: true })),
+            GroupCommand::UnmuteAll(target) => {
+                (target, Op::MuteAll(pb::GroupMuteAll { on: false }))
+            }
+            GroupCommand::AllowSpeaking(u) => {
+                let allow = pb::GroupAllowSpeaking {
+                    users: u.users,
+                    allowed: true,
+                };
+                (u.target, Op::AllowSpeaking(allow))
+            }
+            GroupCommand::DisallowSpeaking(u) => {
+                let allow = pb::GroupAllowSpeaking {
+                    users: u.users,
+                    allowed: false,
+                };
+                (u.target, Op::AllowSpeaking(allow))
+            }
             GroupCommand::Info {
                 target,
                 members_from,
@@ -256,6 +315,39 @@ mod tests {
             "invite names users"
         );
         assert!(try_parse(&["set-role", "team", "owner", "bob"]).is_err());
+        assert_eq!(
+            parse(&["mute", "team", "--for", "600", "bob"]).1,
+            Op::Mute(pb::GroupMute {
+                users: vec!["bob".into()],
+                duration_secs: 600,
+            })
+        );
+        assert!(
+            try_parse(&["mute", "team", "--for", "0", "bob"]).is_err(),
+            "unmute lifts a mute"
+        );
+        assert!(
+            try_parse(&["mute", "team", "bob"]).is_err(),
+            "mute needs --for"
+        );
+        assert_eq!(
+            parse(&["unmute", "team", "bob"]).1,
+            Op::Mute(pb::GroupMute {
+                users: vec!["bob".into()],
+                duration_secs: 0,
+            })
+        );
+        assert_eq!(
+            parse(&["unmute-all", "team"]).1,
+            Op::MuteAll(pb::GroupMuteAll { on: false })
+        );
+        assert_eq!(
+            parse(&["allow-speaking", "team", "bob"]).1,
+            Op::AllowSpeaking(pb::GroupAllowSpeaking {
+                users: vec!["bob".into()],
+                allowed: true,
+            })
+        );
         assert_eq!(group_id("g:team"), "team");
         assert_eq!(group_id("team"), "team");
     }

@@ -82,6 +82,9 @@ pub(crate) struct GroupInfoView<'a> {
     /// `info` only, for the owner and admins only.
     pub(crate) pending: &'a [String],
     pub(crate) dismissed: bool,
+    /// Muted as a whole: only the owner, the admins and the speaking list send.
+    #[serde(skip_serializing_if = "is_false")]
+    pub(crate) muted_all: bool,
     /// More members follow from this index (0: the page ends the list).
     #[serde(skip_serializing_if = "is_zero")]
     pub(crate) members_next: u32,
@@ -91,6 +94,14 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// One member of a group.
 #[derive(Debug, Serialize)]
 pub(crate) struct MemberView<'a> {
@@ -98,6 +109,12 @@ pub(crate) struct MemberView<'a> {
     pub(crate) role: &'static str,
     /// The seq of the notice that made them a member: their history starts there.
     pub(crate) joined_seq: u64,
+    /// When their mute ends (ms since the Unix epoch); absent when they are not muted.
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub(crate) muted_until_ms: u64,
+    /// May send while the group is muted as a whole.
+    #[serde(skip_serializing_if = "is_false")]
+    pub(crate) speaking_allowed: bool,
 }
 
 /// The lowercase role name.
@@ -122,6 +139,7 @@ pub(crate) fn group_reply_view(reply: &pb::GroupReply) -> GroupReplyView<'_> {
         pending: Vec::new(),
         dismissed: false,
         members_next: 0,
+        muted_all: false,
     };
     let g = reply.group.as_ref().unwrap_or(&NONE);
     GroupReplyView {
@@ -139,10 +157,13 @@ pub(crate) fn group_reply_view(reply: &pb::GroupReply) -> GroupReplyView<'_> {
                     user_id: &m.user_id,
                     role: role_name(m.role),
                     joined_seq: m.joined_seq,
+                    muted_until_ms: m.muted_until_ms,
+                    speaking_allowed: m.speaking_allowed,
                 })
                 .collect(),
             pending: &g.pending,
             dismissed: g.dismissed,
+            muted_all: g.muted_all,
             members_next: g.members_next,
         },
         seq: reply.seq,
@@ -222,6 +243,12 @@ fn notice_summary(n: &pb::GroupNotice) -> String {
             format!("made {users} {role}")
         }
         Kind::Dismissed => "dismissed the group".to_owned(),
+        Kind::Muted if n.muted_until_ms == 0 => format!("unmuted {users}"),
+        Kind::Muted => format!("muted {users} until {} UTC", clock(n.muted_until_ms)),
+        Kind::MutedAll => "muted the group".to_owned(),
+        Kind::UnmutedAll => "unmuted the group".to_owned(),
+        Kind::SpeakingAllowed => format!("let {users} speak while the group is muted"),
+        Kind::SpeakingDisallowed => format!("took {users} off the speaking list"),
         Kind::Unspecified => format!("changed the group ({})", n.kind),
     };
     format!("group: {} {what}", n.actor)
@@ -329,13 +356,17 @@ mod tests {
                         user_id: "alice".into(),
                         role: pb::GroupRole::Owner as i32,
                         joined_seq: 1,
+                        ..Default::default()
                     },
                     pb::GroupMember {
                         user_id: "bob".into(),
                         role: pb::GroupRole::Member as i32,
                         joined_seq: 1,
+                        muted_until_ms: 1_767_225_600_000,
+                        speaking_allowed: true,
                     },
                 ],
+                muted_all: true,
                 ..Default::default()
             }),
             seq: 1,
@@ -344,7 +375,7 @@ mod tests {
         let line = serde_json::to_string(&group_reply_view(&reply)).expect("json");
         assert_eq!(
             line,
-            r#"{"conversation_id":"g:team","group":{"group_id":"team","name":"The team","private":false,"owner":"alice","member_count":2,"members":[{"user_id":"alice","role":"owner","joined_seq":1},{"user_id":"bob","role":"member","joined_seq":1}],"pending":[],"dismissed":false},"seq":1,"pending":false}"#
+            r#"{"conversation_id":"g:team","group":{"group_id":"team","name":"The team","private":false,"owner":"alice","member_count":2,"members":[{"user_id":"alice","role":"owner","joined_seq":1},{"user_id":"bob","role":"member","joined_seq":1,"muted_until_ms":1767225600000,"speaking_allowed":true}],"pending":[],"dismissed":false,"muted_all":true},"seq":1,"pending":false}"#
         );
     }
 
