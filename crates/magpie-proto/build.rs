@@ -7,6 +7,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile([file.as_str()], [proto_dir])?;
     prost_build::Config::new()
         .bytes(["."])
+        // Maps encode in key order, so equal messages give equal bytes.
+        .btree_map(["."])
+        // The largest GROUP operation and the group in GROUP_REPLY, by far the largest fields:
+        // boxed so that every packet body stays small.
+        .boxed(".magpie.v1.Group.op.set_info")
+        .boxed(".magpie.v1.GroupReply.group")
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -26,6 +26,10 @@ pub(crate) const FORMAT: u8 = 1;
 /// The longest id (app, user, device, conversation, client message id, nonce) the store accepts.
 pub const MAX_ID_LEN: usize = 1024;
 
+/// The longest text a group's profile field (avatar URL, announcement, attribute key or value)
+/// may hold in the store: its length is kept in two bytes.
+pub const MAX_TEXT_LEN: usize = u16::MAX as usize;
+
 /// Bytes of the hash at the start of every key.
 pub(crate) const KEY_HASH_LEN: usize = 4;
 

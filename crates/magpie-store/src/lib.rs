@@ -96,12 +96,12 @@ mod types;
 
 use std::sync::Arc;
 
-pub use codec::MAX_ID_LEN;
+pub use codec::{MAX_ID_LEN, MAX_TEXT_LEN};
 pub use committer::{CommitterStats, GroupCommitter};
 pub use engine::FjallStore;
 pub use error::StoreError;
 pub use groups::{
-    GroupDenied, GroupMember, GroupNotice, GroupOp, GroupRecord, GroupRole, NoticeKind,
+    GroupDenied, GroupMember, GroupNotice, GroupOp, GroupRecord, GroupRole, InfoChange, NoticeKind,
 };
 pub use types::{
     ConversationInfo, Delivered, Durability, EventKind, GroupChange, NoticeRenderer,

@@ -6,8 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::StoreError;
-use crate::codec::MAX_ID_LEN;
-use crate::groups::{GroupDenied, GroupNotice, GroupOp, GroupRecord};
+use crate::codec::{MAX_ID_LEN, MAX_TEXT_LEN};
+use crate::groups::{GroupDenied, GroupNotice, GroupOp, GroupRecord, InfoChange};
 
 /// How the server turns a group notice into message content (the store does not know the wire's
 /// encoding of contents; it stores the bytes this gives).
@@ -291,6 +291,40 @@ fn check_id(what: &str, id: &str, allow_empty: bool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A profile change's texts fit the store's fields ([`MAX_TEXT_LEN`]; a name, [`MAX_ID_LEN`]).
+fn check_info(change: &InfoChange) -> Result<(), StoreError> {
+    if let Some(name) = &change.name {
+        check_id("group name", name, true)?;
+    }
+    let texts = [
+        ("avatar URL", change.avatar_url.as_deref()),
+        ("announcement", change.announcement.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(what, t)| Some((what, t?)))
+    .chain(change.set_attributes.iter().flat_map(|(k, v)| {
+        [
+            ("attribute key", k.as_str()),
+            ("attribute value", v.as_str()),
+        ]
+    }))
+    .chain(
+        change
+            .remove_attributes
+            .iter()
+            .map(|k| ("attribute key", k.as_str())),
+    );
+    for (what, text) in texts {
+        if text.len() > MAX_TEXT_LEN {
+            return Err(StoreError::InvalidInput(format!(
+                "{what} is {} bytes, the store's limit is {MAX_TEXT_LEN}",
+                text.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The checks of a message to append that do not depend on where it goes.
 fn check_message(message: &StoredMessage) -> Result<(), StoreError> {
     check_id("sender", &message.sender, false)?;
@@ -375,8 +409,10 @@ impl Write {
                 check_id("group", group, false)?;
                 check_id("actor", actor, false)?;
                 check_id("device", device, true)?;
-                if let GroupOp::Create { name, .. } = op {
-                    check_id("group name", name, true)?;
+                match op {
+                    GroupOp::Create { name, .. } => check_id("group name", name, true)?,
+                    GroupOp::SetInfo(change) => check_info(change)?,
+                    _ => {}
                 }
                 op.users()
                     .iter()

@@ -7,8 +7,8 @@ mod common;
 use bytes::Bytes;
 use common::*;
 use magpie_store::{
-    GroupChange, GroupDenied, GroupNotice, GroupOp, GroupRole, NoticeKind, NoticeRenderer, Store,
-    Write, WriteResult,
+    GroupChange, GroupDenied, GroupNotice, GroupOp, GroupRole, InfoChange, NoticeKind,
+    NoticeRenderer, Store, Write, WriteResult,
 };
 
 fn render(n: &GroupNotice) -> Bytes {
@@ -69,6 +69,7 @@ fn a_change_commits_with_its_notice_and_messages_reach_every_member() {
             role: None,
             name: "Team".into(),
             muted_until_ms: 0,
+            fields: Vec::new(),
         })
     );
     assert_eq!(c.offsets.len(), 3);
@@ -270,6 +271,7 @@ fn mutes_are_judged_in_the_batch_at_the_commit_time_and_survive_a_reopen() {
     let store = open(dir.path());
     let g = store.group(APP, "team").expect("read").expect("kept");
     assert!(g.muted_all);
+    assert!(g.attributes.is_empty() && g.announcement.is_empty());
     let bob = g.member("bob").expect("bob");
     assert!(bob.muted_until_ms > 0 && bob.speaking_allowed);
     assert!(g.member("carol").expect("carol").speaking_allowed);
@@ -283,4 +285,63 @@ fn mutes_are_judged_in_the_batch_at_the_commit_time_and_survive_a_reopen() {
     let lift = changed(&r[0]);
     assert_eq!(lift.notice.as_ref().map(|n| n.class), Some(1));
     assert!(matches!(r[1], WriteResult::Appended { .. }));
+}
+
+#[test]
+fn a_profile_change_commits_with_its_notice_and_survives_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let change = InfoChange {
+        avatar_url: Some("https://example.com/t.png".into()),
+        announcement: Some("Standup at 10".into()),
+        set_attributes: [("topic".to_owned(), "rust".to_owned())].into(),
+        max_attributes: 1,
+        ..InfoChange::default()
+    };
+    {
+        let store = open(dir.path());
+        let create = GroupOp::Create {
+            name: "Team".into(),
+            private: false,
+            members: users(&["bob"]),
+        };
+        store.commit(&[op("own", create)]).expect("commit");
+        let more = InfoChange {
+            set_attributes: [("more".to_owned(), "x".to_owned())].into(),
+            ..change.clone()
+        };
+        let r = store
+            .commit(&[
+                op("bob", GroupOp::SetInfo(change.clone())),
+                op("own", GroupOp::SetInfo(change.clone())),
+                op("own", GroupOp::SetInfo(change.clone())),
+                op("own", GroupOp::SetInfo(more)),
+            ])
+            .expect("commit");
+        assert!(matches!(
+            r[0],
+            WriteResult::GroupDenied(GroupDenied::NotPermitted(_))
+        ));
+        let set = changed(&r[1]);
+        let notice = set.notice.as_ref().expect("INFO_CHANGED");
+        assert_eq!(notice.seq, 2);
+        // Both members are told ([GROUP-3.2]).
+        assert_eq!(set.offsets.len(), 2);
+        assert!(changed(&r[2]).notice.is_none(), "nothing changed");
+        assert_eq!(
+            r[3],
+            WriteResult::GroupDenied(GroupDenied::TooManyAttributes { limit: 1 })
+        );
+    }
+    let store = open(dir.path());
+    let g = store.group(APP, "team").expect("read").expect("kept");
+    assert_eq!(g.avatar_url, "https://example.com/t.png");
+    assert_eq!(g.announcement, "Standup at 10");
+    assert_eq!(g.attributes.get("topic").map(String::as_str), Some("rust"));
+    assert_eq!(g.name, "Team");
+    // A text past the store's field is refused before anything is written.
+    let huge = InfoChange {
+        announcement: Some("x".repeat(magpie_store::MAX_TEXT_LEN + 1)),
+        ..InfoChange::default()
+    };
+    assert!(op("own", GroupOp::SetInfo(huge)).validate().is_err());
 }

@@ -139,6 +139,18 @@ pub struct Settings {
     pub max_group_request_users: usize,
     /// Longest group `mute` in seconds (default 2,592,000: 30 days; [GROUP-2.6]).
     pub max_group_mute_secs: u32,
+    /// Longest group avatar URL in bytes (default 1,024; [GROUP-1.6]).
+    pub max_group_avatar_url: usize,
+    /// Longest group announcement in bytes (default 4,096; [GROUP-1.6]).
+    pub max_group_announcement: usize,
+    /// Attributes of one group at most (default 16; [GROUP-1.6]).
+    pub max_group_attributes: usize,
+    /// Longest group attribute, key and value together, in bytes (default 256; [GROUP-1.6]).
+    ///
+    /// The profile's limits (name, avatar URL, announcement, attributes) together may come to
+    /// at most [`Settings::MAX_GROUP_PROFILE`] bytes, so that `info` fits the smallest frame
+    /// a client may ask for ([WIRE-6]); the server refuses to start otherwise.
+    pub max_group_attribute_bytes: usize,
     /// Writes per group commit at most (default 256).
     pub max_commit_batch: usize,
     /// Threads of the async runtime the `magpied` binary starts (default 0: one per core less
@@ -194,6 +206,10 @@ impl Default for Settings {
             max_group_name: 128,
             max_group_request_users: 100,
             max_group_mute_secs: 30 * 24 * 3600,
+            max_group_avatar_url: 1024,
+            max_group_announcement: 4096,
+            max_group_attributes: 16,
+            max_group_attribute_bytes: 256,
             max_commit_batch: 256,
             worker_threads: 0,
             default_heartbeat_secs: 30,
@@ -208,6 +224,34 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The most bytes a group's profile may take by the settings' limits: 12 KiB, which leaves
+    /// room for the rest of an `info` answer in the smallest `max_frame_size` (16 KiB, [WIRE-6]).
+    pub const MAX_GROUP_PROFILE: usize = 12 * 1024;
+
+    /// Whether the settings can work together: an error says which do not.
+    pub fn check(&self) -> Result<(), String> {
+        let profile = self.group_profile_bound();
+        if profile > Self::MAX_GROUP_PROFILE {
+            return Err(format!(
+                "a group profile may take {profile} bytes by max_group_name, \
+                 max_group_avatar_url, max_group_announcement, max_group_attributes and \
+                 max_group_attribute_bytes; at most {} fit an info answer",
+                Self::MAX_GROUP_PROFILE
+            ));
+        }
+        Ok(())
+    }
+
+    /// The most bytes the group profile takes in an `info` answer: each text, and each
+    /// attribute with its map entry's tags and lengths (at most 8 bytes).
+    fn group_profile_bound(&self) -> usize {
+        let attribute = self.max_group_attribute_bytes.saturating_add(8);
+        self.max_group_name
+            .saturating_add(self.max_group_avatar_url)
+            .saturating_add(self.max_group_announcement)
+            .saturating_add(self.max_group_attributes.saturating_mul(attribute))
+    }
+
     /// Settings for a server embedded in a program or a test: the defaults, listening on a free
     /// loopback port, keeping its data in `data_dir` and serving the one app `id` (its devices
     /// under the default policy).
@@ -250,5 +294,21 @@ impl Settings {
             compression_level: self.compression_level,
             ..magpie_session::ServerConfig::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_group_profile_fits_and_a_larger_one_is_refused() {
+        let mut s = Settings::default();
+        assert_eq!(s.check(), Ok(()));
+        s.max_group_attributes = 64;
+        let e = s.check().expect_err("64 attributes of 256 bytes");
+        assert!(e.contains("max_group_attributes"), "{e}");
+        s.max_group_attributes = usize::MAX;
+        assert!(s.check().is_err(), "no overflow");
     }
 }

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use magpie_auth::validate_user_id;
 use magpie_session::{Body, RequestCode, pb};
 use magpie_store::{
-    GroupChange, GroupDenied, GroupNotice, GroupOp, GroupRecord, GroupRole, NoticeRenderer, Write,
-    WriteResult,
+    GroupChange, GroupDenied, GroupNotice, GroupOp, GroupRecord, GroupRole, InfoChange,
+    NoticeRenderer, Write, WriteResult,
 };
 use prost::Message as _;
 
@@ -45,6 +45,7 @@ fn render_notice(n: &GroupNotice) -> Bytes {
         role: n.role.map_or(0, |r| role_to_pb(r) as i32),
         name: n.name.clone(),
         muted_until_ms: n.muted_until_ms,
+        fields: n.fields.iter().map(|f| (*f).to_owned()).collect(),
     };
     pb::Content {
         kind: Some(pb::content::Kind::GroupNotice(notice)),
@@ -63,6 +64,7 @@ fn summary(group_id: &str, g: &GroupRecord) -> pb::GroupInfo {
         member_count: u32::try_from(g.members.len()).unwrap_or(u32::MAX),
         dismissed: g.dismissed,
         muted_all: g.muted_all,
+        avatar_url: g.avatar_url.clone(),
         ..Default::default()
     }
 }
@@ -81,6 +83,14 @@ fn page(
     let Some(role) = g.member(viewer).map(|m| m.role) else {
         return info;
     };
+    // The profile fits any frame by the settings' bound (`Settings::MAX_GROUP_PROFILE`), so
+    // every page carries it.
+    info.announcement.clone_from(&g.announcement);
+    info.attributes = g
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let mut used = info.encoded_len();
     let from = from as usize;
     for (i, m) in g.members.iter().enumerate().skip(from) {
@@ -178,6 +188,7 @@ fn to_request(shared: &Shared, op: pb::group::Op) -> Result<Request, (RequestCod
         }
         Op::MuteAll(m) => GroupOp::MuteAll(m.on),
         Op::AllowSpeaking(a) => GroupOp::AllowSpeaking(a.users, a.allowed),
+        Op::SetInfo(i) => GroupOp::SetInfo(info_change(&shared.settings, *i)?),
         Op::Info(q) => {
             return Ok(Request::Info {
                 members_from: q.members_from,
@@ -197,6 +208,88 @@ fn to_request(shared: &Shared, op: pb::group::Op) -> Result<Request, (RequestCod
     }
     check_users(op.users()).map_err(|e| (RequestCode::INVALID_USER_ID, e))?;
     Ok(Request::Change(op))
+}
+
+/// A `set_info` whose every value is within its limit ([GROUP-1.2], [GROUP-1.6]); the count
+/// of attributes is judged by the store on the result.
+fn info_change(
+    settings: &crate::Settings,
+    i: pb::GroupSetInfo,
+) -> Result<InfoChange, (RequestCode, String)> {
+    let too_long = |what: &str, len: usize, max: usize| {
+        (
+            RequestCode::BAD_REQUEST,
+            format!("the {what} is {len} bytes, the limit is {max}"),
+        )
+    };
+    let text = |what: &str, t: &Option<String>, max: usize| match t {
+        Some(t) if t.len() > max => Err(too_long(what, t.len(), max)),
+        _ => Ok(()),
+    };
+    text(
+        "group name",
+        &i.name,
+        settings.max_group_name.min(magpie_store::MAX_ID_LEN),
+    )?;
+    text(
+        "avatar URL",
+        &i.avatar_url,
+        settings
+            .max_group_avatar_url
+            .min(magpie_store::MAX_TEXT_LEN),
+    )?;
+    text(
+        "announcement",
+        &i.announcement,
+        settings
+            .max_group_announcement
+            .min(magpie_store::MAX_TEXT_LEN),
+    )?;
+    let max_attributes = settings.max_group_attributes;
+    // Removing every attribute and setting as many new ones is the most a useful request
+    // names; past that it is refused before any work.
+    if i.set_attributes.len() + i.remove_attributes.len() > max_attributes.max(1) * 2 {
+        return Err((
+            RequestCode::BAD_REQUEST,
+            format!(
+                "{} attributes named, a group holds at most {max_attributes}",
+                i.set_attributes.len() + i.remove_attributes.len()
+            ),
+        ));
+    }
+    let max_bytes = settings.max_group_attribute_bytes;
+    for (k, v) in &i.set_attributes {
+        check_key(k)?;
+        if k.len() + v.len() > max_bytes {
+            return Err(too_long(
+                &format!("attribute {k:?} (key and value)"),
+                k.len() + v.len(),
+                max_bytes,
+            ));
+        }
+    }
+    for k in &i.remove_attributes {
+        check_key(k)?;
+    }
+    Ok(InfoChange {
+        name: i.name,
+        avatar_url: i.avatar_url,
+        announcement: i.announcement,
+        set_attributes: i.set_attributes,
+        remove_attributes: i.remove_attributes,
+        max_attributes,
+    })
+}
+
+/// [GROUP-1.6]: an attribute key is 1 to 64 bytes.
+fn check_key(k: &str) -> Result<(), (RequestCode, String)> {
+    if k.is_empty() || k.len() > 64 {
+        return Err((
+            RequestCode::BAD_REQUEST,
+            format!("attribute key {k:?} is {} bytes, keys are 1 to 64", k.len()),
+        ));
+    }
+    Ok(())
 }
 
 /// Starts serving a GROUP request ([GROUP-2.1]).
@@ -244,7 +337,7 @@ pub(crate) fn start_group(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, g: pb::Gr
                 push_stored(&pusher, &ctx.id.app, message, &offsets);
             }
             Body::GroupReply(pb::GroupReply {
-                group: Some(summary(&g.group_id, &record)),
+                group: Some(Box::new(summary(&g.group_id, &record))),
                 seq,
                 pending,
             })
@@ -269,6 +362,10 @@ fn denied_body(group: &str, denied: GroupDenied) -> Body {
             RequestCode::UNKNOWN_GROUP,
             format!("no group {group:?} (or it was dismissed)"),
         ),
+        GroupDenied::TooManyAttributes { limit } => err(
+            RequestCode::BAD_REQUEST,
+            format!("a group holds at most {limit} attributes"),
+        ),
     }
 }
 
@@ -278,14 +375,14 @@ fn handle_info(shared: &Shared, ctx: &SessionCtx, group: &str, from: u32) -> Bod
             // Like a SYNC page: inside the client's frame limit, with room for the envelope.
             let budget = ctx.client_frame.saturating_sub(1024);
             Body::GroupReply(pb::GroupReply {
-                group: Some(page(
+                group: Some(Box::new(page(
                     group,
                     &g,
                     &ctx.id.user,
                     from,
                     budget,
                     crate::unix_now_ms(),
-                )),
+                ))),
                 seq: 0,
                 pending: g.is_pending(&ctx.id.user),
             })

@@ -87,6 +87,9 @@ pub enum StartError {
         /// What failed.
         reason: String,
     },
+    /// Settings that cannot work together.
+    #[error("settings: {0}")]
+    Settings(String),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -110,6 +113,7 @@ pub struct Server {
 impl Server {
     /// Opens the store, binds the listeners and starts serving.
     pub async fn start(settings: Settings) -> Result<Server, StartError> {
+        settings.check().map_err(StartError::Settings)?;
         let mut apps = HashMap::new();
         for app in &settings.apps {
             magpie_auth::validate_app_id(&app.id).map_err(|e| StartError::App {

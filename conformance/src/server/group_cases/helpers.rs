@@ -103,7 +103,7 @@ pub(super) async fn group_ok(
 /// The group as `info` shows it to the requester ([GROUP-2.5]).
 pub(super) async fn info(c: &mut Conn, id: &str) -> Result<pb::GroupInfo, String> {
     match group(c, id, info_op()).await? {
-        Body::GroupReply(r) => Ok(r.group.unwrap_or_default()),
+        Body::GroupReply(r) => Ok(r.group.map(|g| *g).unwrap_or_default()),
         other => Err(format!("info of {id}: {}", describe(&other))),
     }
 }
@@ -258,7 +258,7 @@ pub(super) fn describe(b: &Body) -> String {
             r.pending,
             r.group
                 .as_ref()
-                .map_or_else(|| "none".into(), describe_info)
+                .map_or_else(|| "none".into(), |g| describe_info(g))
         ),
         Body::RequestError(e) => format!("REQUEST_ERROR 0x{:X} {:?}", e.code, e.message),
         Body::SendAck(a) => format!("SEND_ACK {} seq {}", a.conversation_id, a.seq),

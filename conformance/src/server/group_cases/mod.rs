@@ -14,6 +14,7 @@ mod limits;
 mod members;
 mod messages;
 mod notices;
+mod profile;
 mod requests;
 mod speech;
 
@@ -41,5 +42,6 @@ pub(crate) fn cases() -> Vec<Case> {
         messages::visible_from(),
         speech::refused_while_muted(),
         speech::who_mutes_whom(),
+        profile::profile(),
     ]
 }

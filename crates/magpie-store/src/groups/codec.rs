@@ -1,5 +1,7 @@
 //! The stored form of a group record (see the `codec` module of the crate for the conventions).
 
+use std::collections::BTreeMap;
+
 use super::{GroupMember, GroupRecord, GroupRole};
 use crate::StoreError;
 use crate::codec::{Reader, put_str};
@@ -11,7 +13,10 @@ const MUTED_ALL: u8 = 1 << 2;
 /// Each member carries its mute end and speaking-list bit ([GROUP-1.5]). Records written
 /// before groups could be muted lack it, and decode as nobody muted.
 const MEMBER_SPEECH: u8 = 1 << 3;
-const KNOWN_FLAGS: u8 = PRIVATE | DISMISSED | MUTED_ALL | MEMBER_SPEECH;
+/// The profile (avatar URL, announcement, attributes; [GROUP-1.6]) follows the pending list.
+/// Records written before profiles decode with an empty one.
+const PROFILE: u8 = 1 << 4;
+const KNOWN_FLAGS: u8 = PRIVATE | DISMISSED | MUTED_ALL | MEMBER_SPEECH | PROFILE;
 
 /// Bytes of a member besides its user id: role, joined seq, mute end, speaking-list bit.
 const MEMBER_FIXED: usize = 1 + 8 + 8 + 1;
@@ -31,7 +36,8 @@ pub(crate) fn encode(g: &GroupRecord) -> Vec<u8> {
         flag(g.private, PRIVATE)
             | flag(g.dismissed, DISMISSED)
             | flag(g.muted_all, MUTED_ALL)
-            | MEMBER_SPEECH,
+            | MEMBER_SPEECH
+            | PROFILE,
     );
     put_str(&mut out, &g.name);
     out.extend_from_slice(&(g.members.len() as u32).to_be_bytes());
@@ -45,6 +51,13 @@ pub(crate) fn encode(g: &GroupRecord) -> Vec<u8> {
     out.extend_from_slice(&(g.pending.len() as u32).to_be_bytes());
     for p in &g.pending {
         put_str(&mut out, p);
+    }
+    put_str(&mut out, &g.avatar_url);
+    put_str(&mut out, &g.announcement);
+    out.extend_from_slice(&(g.attributes.len() as u32).to_be_bytes());
+    for (k, v) in &g.attributes {
+        put_str(&mut out, k);
+        put_str(&mut out, v);
     }
     out
 }
@@ -102,6 +115,20 @@ pub(crate) fn decode(key: &[u8], value: &[u8]) -> Result<GroupRecord, StoreError
     for _ in 0..count {
         pending.push(r.str()?);
     }
+    let (avatar_url, announcement, attributes) = if flags & PROFILE != 0 {
+        let avatar_url = r.str()?;
+        let announcement = r.str()?;
+        let count = r.u32()?;
+        let mut attributes = BTreeMap::new();
+        for _ in 0..count {
+            let k = r.str()?;
+            let v = r.str()?;
+            attributes.insert(k, v);
+        }
+        (avatar_url, announcement, attributes)
+    } else {
+        Default::default()
+    };
     r.end()?;
     Ok(GroupRecord {
         name,
@@ -110,6 +137,9 @@ pub(crate) fn decode(key: &[u8], value: &[u8]) -> Result<GroupRecord, StoreError
         muted_all: flags & MUTED_ALL != 0,
         members,
         pending,
+        avatar_url,
+        announcement,
+        attributes,
     })
 }
 
@@ -134,6 +164,11 @@ mod tests {
             muted_all: true,
             members: vec![member("own", GroupRole::Owner, 1), allowed, muted],
             pending: vec!["p1".into(), "p2".into()],
+            avatar_url: "https://example.com/a.png".into(),
+            announcement: "Be kind ✓".into(),
+            attributes: [("topic", "rust"), ("level", "")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into(),
         };
         let bytes = encode(&g);
         assert_eq!(decode(b"k", &bytes).expect("decode"), g);
@@ -157,6 +192,7 @@ mod tests {
         old.extend_from_slice(&0u32.to_be_bytes());
         let g = decode(b"k", &old).expect("decode");
         assert!(g.private && !g.muted_all && !g.dismissed);
+        assert!(g.avatar_url.is_empty() && g.announcement.is_empty() && g.attributes.is_empty());
         assert_eq!(g.members.len(), 2);
         assert_eq!(g.members[1].joined_seq, 4);
         assert!(
@@ -178,7 +214,9 @@ mod tests {
         bytes[1] |= 1 << 7;
         assert!(decode(b"k", &bytes).is_err());
         let mut bytes = encode(&g);
-        let last_member_byte = bytes.len() - 4 - 1;
+        // The last member's speaking bit sits before the pending count (4), the empty avatar
+        // and announcement (2 each) and the attribute count (4).
+        let last_member_byte = bytes.len() - 4 - 2 - 2 - 4 - 1;
         bytes[last_member_byte] = 2;
         assert!(decode(b"k", &bytes).is_err());
     }

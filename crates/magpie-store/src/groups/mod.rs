@@ -9,6 +9,8 @@
 mod codec;
 mod rules;
 
+use std::collections::BTreeMap;
+
 pub(crate) use codec::{decode, encode};
 pub(crate) use rules::plan;
 
@@ -83,6 +85,12 @@ pub struct GroupRecord {
     pub pending: Vec<String>,
     /// Muted as a whole: only the owner, the admins and the speaking list send ([GROUP-4.5]).
     pub muted_all: bool,
+    /// The avatar URL ([GROUP-1.6]).
+    pub avatar_url: String,
+    /// The announcement ([GROUP-1.6]).
+    pub announcement: String,
+    /// The attributes, by key ([GROUP-1.6]).
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl GroupRecord {
@@ -154,6 +162,26 @@ pub enum GroupOp {
     MuteAll(bool),
     /// The members join the speaking list (`true`) or leave it.
     AllowSpeaking(Vec<String>, bool),
+    /// The profile changes ([GROUP-1.6]).
+    SetInfo(InfoChange),
+}
+
+/// A change of a group's profile: the fields given change, the rest stay ([GROUP-1.6]). The
+/// server checks each value's size; the store judges the attribute count on the result.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InfoChange {
+    /// A new name.
+    pub name: Option<String>,
+    /// A new avatar URL.
+    pub avatar_url: Option<String>,
+    /// A new announcement.
+    pub announcement: Option<String>,
+    /// Attributes added or replaced.
+    pub set_attributes: BTreeMap<String, String>,
+    /// Keys of attributes removed, after `set_attributes`.
+    pub remove_attributes: Vec<String>,
+    /// The most attributes the group may have after the change.
+    pub max_attributes: usize,
 }
 
 impl GroupOp {
@@ -169,7 +197,11 @@ impl GroupOp {
             | GroupOp::Mute(u, _)
             | GroupOp::AllowSpeaking(u, _) => u,
             GroupOp::Transfer(u) => std::slice::from_ref(u),
-            GroupOp::Join | GroupOp::Leave | GroupOp::Dismiss | GroupOp::MuteAll(_) => &[],
+            GroupOp::Join
+            | GroupOp::Leave
+            | GroupOp::Dismiss
+            | GroupOp::MuteAll(_)
+            | GroupOp::SetInfo(_) => &[],
         }
     }
 }
@@ -207,6 +239,8 @@ pub enum NoticeKind {
     SpeakingAllowed = 14,
     /// `users` left the speaking list.
     SpeakingDisallowed = 15,
+    /// The profile changed: `fields` name what, `name` is the new name if it changed.
+    InfoChanged = 16,
 }
 
 /// The content of a notice, for the server to render into the wire's `GroupNotice`.
@@ -224,6 +258,9 @@ pub struct GroupNotice {
     pub name: String,
     /// For [`NoticeKind::Muted`]: when the mute ends, 0 when it was lifted.
     pub muted_until_ms: u64,
+    /// For [`NoticeKind::InfoChanged`]: the fields that changed (`name`, `avatar_url`,
+    /// `announcement`, `attributes`).
+    pub fields: Vec<&'static str>,
 }
 
 /// Why a group operation was refused; nothing was written.
@@ -240,4 +277,9 @@ pub enum GroupDenied {
     },
     /// No such group, or it was dismissed.
     Unknown,
+    /// The change would leave more attributes than allowed ([GROUP-1.6]).
+    TooManyAttributes {
+        /// The limit.
+        limit: usize,
+    },
 }

@@ -1,7 +1,9 @@
 //! Who may do what to a group ([GROUP-2.3], [GROUP-2.4]), as a pure function of the group as the
 //! write transaction sees it.
 
-use super::{GroupDenied, GroupMember, GroupNotice, GroupOp, GroupRecord, GroupRole, NoticeKind};
+use super::{
+    GroupDenied, GroupMember, GroupNotice, GroupOp, GroupRecord, GroupRole, InfoChange, NoticeKind,
+};
 
 /// What an allowed operation does.
 #[derive(Debug)]
@@ -45,6 +47,7 @@ pub(crate) fn plan(
         role: None,
         name: String::new(),
         muted_until_ms: 0,
+        fields: Vec::new(),
     };
     let full = GroupDenied::Full { limit: max_members };
 
@@ -380,6 +383,33 @@ pub(crate) fn plan(
                 pending: false,
             })
         }
+        GroupOp::SetInfo(change) => {
+            if !is_admin {
+                return Err(denied(
+                    "only the owner and admins change the group's profile",
+                ));
+            }
+            let fields = apply_info(&mut record, change)?;
+            if fields.is_empty() {
+                return Ok(unchanged(record));
+            }
+            let name = if fields.contains(&"name") {
+                record.name.clone()
+            } else {
+                String::new()
+            };
+            Ok(Plan {
+                record,
+                notice: Some(GroupNotice {
+                    name,
+                    fields,
+                    ..notice(NoticeKind::InfoChanged, Vec::new())
+                }),
+                joined: Vec::new(),
+                also_told: Vec::new(),
+                pending: false,
+            })
+        }
         GroupOp::AllowSpeaking(_, allowed) => {
             if !is_admin {
                 return Err(denied("only the owner and admins keep the speaking list"));
@@ -414,6 +444,48 @@ pub(crate) fn plan(
             })
         }
     }
+}
+
+/// Applies a profile change to `record`; returns the names of the fields that changed, in the
+/// order of [`GroupNotice::fields`], or the refusal when the attributes would pass
+/// `max_attributes` ([GROUP-1.6]).
+fn apply_info(
+    record: &mut GroupRecord,
+    change: &InfoChange,
+) -> Result<Vec<&'static str>, GroupDenied> {
+    let mut fields = Vec::new();
+    let mut set = |field: &mut String, new: &Option<String>, name: &'static str| {
+        if let Some(new) = new
+            && field != new
+        {
+            field.clone_from(new);
+            fields.push(name);
+        }
+    };
+    set(&mut record.name, &change.name, "name");
+    set(&mut record.avatar_url, &change.avatar_url, "avatar_url");
+    set(
+        &mut record.announcement,
+        &change.announcement,
+        "announcement",
+    );
+    let mut attributes = record.attributes.clone();
+    for (k, v) in &change.set_attributes {
+        attributes.insert(k.clone(), v.clone());
+    }
+    for k in &change.remove_attributes {
+        attributes.remove(k);
+    }
+    if attributes.len() > change.max_attributes {
+        return Err(GroupDenied::TooManyAttributes {
+            limit: change.max_attributes,
+        });
+    }
+    if attributes != record.attributes {
+        record.attributes = attributes;
+        fields.push("attributes");
+    }
+    Ok(fields)
 }
 
 #[cfg(test)]
@@ -636,5 +708,71 @@ mod tests {
             plan(Some(&back.record), "adm", &GroupOp::MuteAll(false), 10, NOW).expect("unmute");
         assert_eq!(off.notice.map(|n| n.kind), Some(NoticeKind::UnmutedAll));
         assert!(!off.record.muted_all);
+    }
+
+    #[test]
+    fn profile_changes_name_what_changed_and_bound_the_attributes() {
+        let g = created(false);
+        let change = |f: fn(&mut InfoChange)| {
+            let mut c = InfoChange {
+                max_attributes: 2,
+                ..InfoChange::default()
+            };
+            f(&mut c);
+            GroupOp::SetInfo(c)
+        };
+        let op = change(|c| {
+            c.announcement = Some("Be kind".into());
+            c.name = Some("g".into());
+            c.set_attributes = [("a".to_owned(), "1".to_owned())].into();
+        });
+        assert!(matches!(
+            plan(Some(&g), "mem", &op, 10, NOW),
+            Err(GroupDenied::NotPermitted(_))
+        ));
+        let p = plan(Some(&g), "adm", &op, 10, NOW).expect("set");
+        let n = p.notice.expect("notice");
+        // The name was already "g": only the announcement and the attributes changed.
+        assert_eq!(n.fields, ["announcement", "attributes"]);
+        assert!(n.name.is_empty());
+        let g = p.record;
+        assert_eq!(g.announcement, "Be kind");
+        assert!(
+            plan(Some(&g), "own", &op, 10, NOW)
+                .expect("same")
+                .notice
+                .is_none()
+        );
+        let too_many = change(|c| {
+            c.set_attributes = [("b", "2"), ("c", "3")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into();
+        });
+        assert_eq!(
+            plan(Some(&g), "own", &too_many, 10, NOW).err(),
+            Some(GroupDenied::TooManyAttributes { limit: 2 })
+        );
+        // Removing one first makes room: judged on the result.
+        let swap = change(|c| {
+            c.set_attributes = [("b", "2"), ("c", "3")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into();
+            c.remove_attributes = vec!["a".into()];
+            c.name = Some("New".into());
+        });
+        let p = plan(Some(&g), "own", &swap, 10, NOW).expect("swap");
+        let n = p.notice.expect("notice");
+        assert_eq!(
+            (n.fields, n.name.as_str()),
+            (vec!["name", "attributes"], "New")
+        );
+        assert_eq!(p.record.attributes.keys().collect::<Vec<_>>(), ["b", "c"]);
+        let gone = change(|c| c.remove_attributes = vec!["zzz".into()]);
+        assert!(
+            plan(Some(&p.record), "own", &gone, 10, NOW)
+                .expect("skip")
+                .notice
+                .is_none()
+        );
     }
 }

@@ -115,6 +115,26 @@ enum GroupCommand {
     AllowSpeaking(Users),
     /// Take the listed members off the speaking list (owner, admins).
     DisallowSpeaking(Users),
+    /// Change the group's profile: only the options given change (owner, admins).
+    SetInfo {
+        #[command(flatten)]
+        target: Target,
+        /// A new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A new avatar URL ("" clears it).
+        #[arg(long)]
+        avatar_url: Option<String>,
+        /// A new announcement ("" clears it).
+        #[arg(long)]
+        announcement: Option<String>,
+        /// Set an attribute (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = key_value)]
+        set: Vec<(String, String)>,
+        /// Remove an attribute (repeatable).
+        #[arg(long = "remove", value_name = "KEY")]
+        remove: Vec<String>,
+    },
     /// Show the group: members for members, pending requests for the owner and admins. A page
     /// that does not end the member list gives `members_next`, to pass as `--members-from`.
     Info {
@@ -202,6 +222,23 @@ impl GroupCommand {
                 };
                 (u.target, Op::AllowSpeaking(allow))
             }
+            GroupCommand::SetInfo {
+                target,
+                name,
+                avatar_url,
+                announcement,
+                set,
+                remove,
+            } => {
+                let info = pb::GroupSetInfo {
+                    name,
+                    avatar_url,
+                    announcement,
+                    set_attributes: set.into_iter().collect(),
+                    remove_attributes: remove,
+                };
+                (target, Op::SetInfo(Box::new(info)))
+            }
             GroupCommand::DisallowSpeaking(u) => {
                 let allow = pb::GroupAllowSpeaking {
                     users: u.users,
@@ -215,6 +252,13 @@ impl GroupCommand {
             } => (target, Op::Info(pb::GroupInfoQuery { members_from })),
         }
     }
+}
+
+/// `KEY=VALUE`, split at the first `=`.
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
 }
 
 /// The group id of `g:<id>` or `<id>`.
@@ -337,6 +381,27 @@ mod tests {
                 duration_secs: 0,
             })
         );
+        assert_eq!(
+            parse(&[
+                "set-info",
+                "team",
+                "--announcement",
+                "",
+                "--set",
+                "topic=a=b",
+                "--remove",
+                "old"
+            ])
+            .1,
+            Op::SetInfo(Box::new(pb::GroupSetInfo {
+                name: None,
+                avatar_url: None,
+                announcement: Some(String::new()),
+                set_attributes: [("topic".to_owned(), "a=b".to_owned())].into(),
+                remove_attributes: vec!["old".into()],
+            }))
+        );
+        assert!(try_parse(&["set-info", "team", "--set", "novalue"]).is_err());
         assert_eq!(
             parse(&["unmute-all", "team"]).1,
             Op::MuteAll(pb::GroupMuteAll { on: false })

@@ -1,5 +1,7 @@
 //! The JSON-line views the CLI prints: one object per event, ack or group reply, serde-friendly.
 
+use std::collections::BTreeMap;
+
 use magpie_client::{Event, pb};
 use serde::Serialize;
 
@@ -85,6 +87,13 @@ pub(crate) struct GroupInfoView<'a> {
     /// Muted as a whole: only the owner, the admins and the speaking list send.
     #[serde(skip_serializing_if = "is_false")]
     pub(crate) muted_all: bool,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub(crate) avatar_url: &'a str,
+    /// `info` only, for members only, like the attributes.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub(crate) announcement: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) attributes: &'a BTreeMap<String, String>,
     /// More members follow from this index (0: the page ends the list).
     #[serde(skip_serializing_if = "is_zero")]
     pub(crate) members_next: u32,
@@ -140,8 +149,11 @@ pub(crate) fn group_reply_view(reply: &pb::GroupReply) -> GroupReplyView<'_> {
         dismissed: false,
         members_next: 0,
         muted_all: false,
+        avatar_url: String::new(),
+        announcement: String::new(),
+        attributes: BTreeMap::new(),
     };
-    let g = reply.group.as_ref().unwrap_or(&NONE);
+    let g = reply.group.as_deref().unwrap_or(&NONE);
     GroupReplyView {
         conversation_id: format!("g:{}", g.group_id),
         group: GroupInfoView {
@@ -164,6 +176,9 @@ pub(crate) fn group_reply_view(reply: &pb::GroupReply) -> GroupReplyView<'_> {
             pending: &g.pending,
             dismissed: g.dismissed,
             muted_all: g.muted_all,
+            avatar_url: &g.avatar_url,
+            announcement: &g.announcement,
+            attributes: &g.attributes,
             members_next: g.members_next,
         },
         seq: reply.seq,
@@ -249,6 +264,8 @@ fn notice_summary(n: &pb::GroupNotice) -> String {
         Kind::UnmutedAll => "unmuted the group".to_owned(),
         Kind::SpeakingAllowed => format!("let {users} speak while the group is muted"),
         Kind::SpeakingDisallowed => format!("took {users} off the speaking list"),
+        Kind::InfoChanged if n.name.is_empty() => format!("changed the {}", n.fields.join(", ")),
+        Kind::InfoChanged => format!("changed the {} (name: {:?})", n.fields.join(", "), n.name),
         Kind::Unspecified => format!("changed the group ({})", n.kind),
     };
     format!("group: {} {what}", n.actor)
@@ -346,7 +363,7 @@ mod tests {
     #[test]
     fn group_reply_line() {
         let reply = pb::GroupReply {
-            group: Some(pb::GroupInfo {
+            group: Some(Box::new(pb::GroupInfo {
                 group_id: "team".into(),
                 name: "The team".into(),
                 owner: "alice".into(),
@@ -368,7 +385,7 @@ mod tests {
                 ],
                 muted_all: true,
                 ..Default::default()
-            }),
+            })),
             seq: 1,
             pending: false,
         };
