@@ -145,7 +145,7 @@ pub(crate) fn cases() -> Vec<Case> {
                     let mut ids = Vec::new();
                     for i in 0..8 {
                         let id = ca.id();
-                        let body = magpie_session::Body::Send(pb::Send { to: b.clone(), client_msg_id: format!("q{batch}-{i}"), class: 0, content: Some(text(&payload)) });
+                        let body = magpie_session::Body::Send(pb::Send { to: b.clone(), client_msg_id: format!("q{batch}-{i}"), class: 0, content: Some(text(&payload)), ..Default::default() });
                         if let Err(e) = ca.send_body(id, &body).await {
                             return Verdict::fail(exp, e);
                         }

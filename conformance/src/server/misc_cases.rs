@@ -89,6 +89,7 @@ pub(crate) fn cases() -> Vec<Case> {
                         client_msg_id: "c1".into(),
                         class: 0,
                         content: Some(content.clone()),
+                        ..Default::default()
                     }))
                     .await;
                 ca.close().await;

@@ -245,6 +245,7 @@ pub(crate) fn send_body(to: &str, cmid: &str, t: &str, class: pb::MessageClass) 
         client_msg_id: cmid.into(),
         class: class as i32,
         content: Some(text(t)),
+        ..Default::default()
     })
 }
 

@@ -286,6 +286,7 @@ pub(crate) fn cases() -> Vec<Case> {
                         client_msg_id: "at-limit".into(),
                         class: 0,
                         content: Some(content),
+                        ..Default::default()
                     }))
                     .await,
                     &exp
@@ -318,6 +319,7 @@ pub(crate) fn cases() -> Vec<Case> {
                     client_msg_id: "big".into(),
                     class: 0,
                     content: Some(text(&"x".repeat(max + 1))),
+                    ..Default::default()
                 });
                 let r = tryv!(ca.request(big).await, exp);
                 let pong = ca.ping(b"ok").await;

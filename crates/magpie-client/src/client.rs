@@ -185,7 +185,10 @@ impl Client {
     async fn request(&self, body: Body) -> Result<Body, ClientError> {
         let (reply, answer) = oneshot::channel();
         self.commands
-            .send(Command::Request(UserRequest { body, reply }))
+            .send(Command::Request(UserRequest {
+                body: Box::new(body),
+                reply,
+            }))
             .map_err(|_| self.shutdown())?;
         answer.await.map_err(|_| self.shutdown())?
     }
@@ -221,7 +224,33 @@ impl Client {
             client_msg_id: client_msg_id.to_owned(),
             class: class as i32,
             content: Some(content),
+            to_members: Vec::new(),
         };
+        self.send_packet(send).await
+    }
+
+    /// [`send_with_id`](Self::send_with_id) to group conversation `group` (`g:<id>`) for the
+    /// listed members only (`spec/groups.md` §4.6): the others see its seq as a tombstone. A
+    /// non-member in the list is `NOT_PERMITTED` and nothing is stored.
+    pub async fn send_to_members(
+        &self,
+        group: &str,
+        to_members: &[&str],
+        client_msg_id: &str,
+        content: pb::Content,
+        class: pb::MessageClass,
+    ) -> Result<pb::SendAck, ClientError> {
+        let send = pb::Send {
+            to: group.to_owned(),
+            client_msg_id: client_msg_id.to_owned(),
+            class: class as i32,
+            content: Some(content),
+            to_members: to_members.iter().map(|u| (*u).to_owned()).collect(),
+        };
+        self.send_packet(send).await
+    }
+
+    async fn send_packet(&self, send: pb::Send) -> Result<pb::SendAck, ClientError> {
         match self.request(Body::Send(send)).await? {
             Body::SendAck(ack) => Ok(ack),
             other => Err(unexpected("SEND", &other)),

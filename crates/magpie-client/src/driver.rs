@@ -35,7 +35,8 @@ pub(crate) enum Command {
 
 /// A request of the application, kept until answered (and sent again after a reconnect).
 pub(crate) struct UserRequest {
-    pub(crate) body: Body,
+    /// Boxed: a packet body is large next to the driver's other commands and states.
+    pub(crate) body: Box<Body>,
     pub(crate) reply: oneshot::Sender<Result<Body, ClientError>>,
 }
 
@@ -282,7 +283,7 @@ impl Driver {
 
     /// Takes a request into the queue order; keeps the watch list up to date.
     fn admit(&mut self, req: &UserRequest) -> u64 {
-        if let Body::Watch(w) = &req.body {
+        if let Body::Watch(w) = req.body.as_ref() {
             for user in &w.users {
                 if w.unwatch {
                     self.watched.remove(user);
@@ -514,7 +515,7 @@ impl Driver {
         if req.reply.is_closed() {
             return; // The caller gave up waiting.
         }
-        match session.request(req.body.clone()) {
+        match session.request((*req.body).clone()) {
             Ok(id) => {
                 conn.in_flight
                     .insert(id.into_inner(), InFlight::User(seq, req));

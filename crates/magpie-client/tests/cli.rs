@@ -434,5 +434,28 @@ async fn group_create_send_and_info() {
     assert!(out.success, "{}", out.stderr);
     assert_eq!(json_lines(&out.stdout)[0]["seq"], 6);
 
+    // A message for bob only: carol's stream skips it, bob's carries it with its audience.
+    let out = magpie_as(
+        &addr,
+        "alice",
+        &["send"],
+        &["--to", "g:team", "--only", "bob", "just", "you"],
+    )
+    .await;
+    assert!(out.success, "{}", out.stderr);
+    assert_eq!(json_lines(&out.stdout)[0]["seq"], 7);
+    let out = magpie_as(
+        &addr,
+        "bob",
+        &["listen"],
+        &["--count", "7", "--timeout", "10"],
+    )
+    .await;
+    assert!(out.success, "{}", out.stderr);
+    let last = json_lines(&out.stdout).pop().unwrap_or_default();
+    assert_eq!(last["seq"], 7, "{last}");
+    assert_eq!(last["text"], "just you");
+    assert_eq!(last["to_members"], serde_json::json!(["bob"]));
+
     server.shutdown().await;
 }

@@ -39,6 +39,7 @@ fn write(task: usize, i: u64) -> Write {
             class: 0,
             content: Bytes::from(content),
             tombstone: false,
+            audience: Vec::new(),
         },
         content_hash: hash,
         participants: vec![a, b],

@@ -121,6 +121,11 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
 
+    pub(crate) fn u16(&mut self) -> Result<u16, StoreError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
     pub(crate) fn u32(&mut self) -> Result<u32, StoreError> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
@@ -178,15 +183,32 @@ pub(crate) fn encode_message(m: &StoredMessage) -> Vec<u8> {
         24 + m.sender.len() + m.sender_device.len() + m.client_msg_id.len() + m.content.len(),
     );
     v.push(FORMAT);
-    v.push(u8::from(m.tombstone));
+    let audience = if m.audience.is_empty() { 0 } else { AUDIENCE };
+    v.push(u8::from(m.tombstone) | audience);
     v.push(m.class);
     v.extend_from_slice(&m.time_ms.to_be_bytes());
     put_str(&mut v, &m.sender);
     put_str(&mut v, &m.sender_device);
     put_str(&mut v, &m.client_msg_id);
+    if !m.audience.is_empty() {
+        // At most `max_group_request_users` names, checked by the server.
+        v.extend_from_slice(
+            &u16::try_from(m.audience.len())
+                .unwrap_or(u16::MAX)
+                .to_be_bytes(),
+        );
+        for u in m.audience.iter().take(usize::from(u16::MAX)) {
+            put_str(&mut v, u);
+        }
+    }
     v.extend_from_slice(&m.content);
     v
 }
+
+/// The message flags byte: bit 0 a tombstone, bit 1 an audience list follows the client id
+/// ([GROUP-4.6]). Records written before directed messages hold 0 or 1.
+const TOMBSTONE: u8 = 1;
+const AUDIENCE: u8 = 1 << 1;
 
 /// Decodes a message record stored at `key` for `conversation`/`seq`.
 pub(crate) fn decode_message(
@@ -197,22 +219,26 @@ pub(crate) fn decode_message(
 ) -> Result<StoredMessage, StoreError> {
     let mut r = Reader::new(value, "message", key);
     r.format()?;
-    let tombstone = match r.u8()? {
-        0 => false,
-        1 => true,
-        t => {
-            return Err(StoreError::corrupt(
-                "message",
-                key,
-                format!("tombstone flag {t}"),
-            ));
-        }
-    };
+    let flags = r.u8()?;
+    if flags & !(TOMBSTONE | AUDIENCE) != 0 {
+        return Err(StoreError::corrupt(
+            "message",
+            key,
+            format!("message flags {flags:#04x}"),
+        ));
+    }
     let class = r.u8()?;
     let time_ms = r.u64()?;
     let sender = r.str()?;
     let sender_device = r.str()?;
     let client_msg_id = r.str()?;
+    let mut audience = Vec::new();
+    if flags & AUDIENCE != 0 {
+        let b = r.u16()?;
+        for _ in 0..b {
+            audience.push(r.str()?);
+        }
+    }
     let content = Bytes::copy_from_slice(r.rest());
     Ok(StoredMessage {
         conversation: conversation.to_owned(),
@@ -223,7 +249,8 @@ pub(crate) fn decode_message(
         time_ms,
         class,
         content,
-        tombstone,
+        tombstone: flags & TOMBSTONE != 0,
+        audience,
     })
 }
 
@@ -375,6 +402,7 @@ mod tests {
             class: 2,
             content: Bytes::from_static(b"\x0a\x02hi"),
             tombstone: true,
+            audience: vec!["bob".into(), "carol".into()],
         }
     }
 
@@ -407,6 +435,21 @@ mod tests {
             decode_message(&m.conversation, m.seq, &k, &encode_message(&m)).unwrap(),
             m
         );
+        // Without an audience, the flags byte is what records written before directed
+        // messages hold (0 or 1), and they decode as sent to everyone.
+        let plain = StoredMessage {
+            audience: Vec::new(),
+            ..message()
+        };
+        let bytes = encode_message(&plain);
+        assert_eq!(bytes[1], 1, "the tombstone flag alone");
+        assert_eq!(
+            decode_message(&m.conversation, m.seq, &k, &bytes).unwrap(),
+            plain
+        );
+        let mut unknown = bytes.clone();
+        unknown[1] |= 1 << 5;
+        assert!(decode_message(&m.conversation, m.seq, &k, &unknown).is_err());
         for kind in [
             EventKind::Message {
                 conversation: "c".into(),

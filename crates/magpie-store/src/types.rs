@@ -49,6 +49,19 @@ pub struct StoredMessage {
     pub content: Bytes,
     /// The seq carries no content any more (purged, recalled, blocked).
     pub tombstone: bool,
+    /// A directed group message: the members who alone, with the sender, receive it; empty for
+    /// every other message ([GROUP-4.6]).
+    pub audience: Vec<String>,
+}
+
+impl StoredMessage {
+    /// Whether `reader` may see the message's content: anyone may, unless it is directed to
+    /// others ([GROUP-4.6]).
+    pub fn visible_to(&self, reader: &str) -> bool {
+        self.audience.is_empty()
+            || self.sender == reader
+            || self.audience.iter().any(|u| u == reader)
+    }
 }
 
 /// What an entry of a user's event stream says.
@@ -253,6 +266,9 @@ pub enum WriteResult {
     Stream(StreamHead),
     /// A group message's sender is not a member of the group, or there is no such group.
     NotMember,
+    /// A directed group message names a user who is not a member ([GROUP-4.6]); nothing was
+    /// written.
+    AudienceNotMember(String),
     /// A group message's sender may not speak now ([GROUP-4.5]); nothing was written.
     Muted {
         /// When the sender's own mute ends (ms since the Unix epoch); `None` when it is the

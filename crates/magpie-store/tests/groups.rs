@@ -345,3 +345,49 @@ fn a_profile_change_commits_with_its_notice_and_survives_a_reopen() {
     };
     assert!(op("own", GroupOp::SetInfo(huge)).validate().is_err());
 }
+
+#[test]
+fn a_directed_message_reaches_its_audience_only_and_keeps_it_across_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let directed = |to: &[&str], id: &str| {
+        let mut m = message("g:team", "own", id, "psst");
+        m.audience = users(to);
+        Write::AppendGroupMessage {
+            app: APP.into(),
+            group: "team".into(),
+            message: m,
+            content_hash: hash(&format!("psst to {to:?}")),
+        }
+    };
+    {
+        let store = open(dir.path());
+        let create = GroupOp::Create {
+            name: String::new(),
+            private: false,
+            members: users(&["bob", "carol"]),
+        };
+        store.commit(&[op("own", create)]).expect("commit");
+        let r = store
+            .commit(&[directed(&["bob"], "d1"), directed(&["bob", "eve"], "d2")])
+            .expect("commit");
+        match &r[0] {
+            WriteResult::Appended { seq, offsets, .. } => {
+                assert_eq!(*seq, 2);
+                let told: Vec<&str> = offsets.iter().map(|(u, _)| u.as_str()).collect();
+                assert_eq!(
+                    told,
+                    ["own", "bob"],
+                    "the sender and the audience, in join order"
+                );
+            }
+            other => panic!("expected an append, got {other:?}"),
+        }
+        assert_eq!(r[1], WriteResult::AudienceNotMember("eve".into()));
+        assert_eq!(store.conversation(APP, "g:team").expect("info").last_seq, 2);
+    }
+    let store = open(dir.path());
+    let page = store.history(APP, "g:team", 2, false, 10).expect("history");
+    assert_eq!(page[0].audience, users(&["bob"]));
+    assert!(page[0].visible_to("bob") && page[0].visible_to("own"));
+    assert!(!page[0].visible_to("carol"));
+}

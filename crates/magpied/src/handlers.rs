@@ -52,8 +52,18 @@ fn peer_of<'a>(conversation: &'a str, user: &str) -> &'a str {
     }
 }
 
-/// A stored message as the proto for `reader` (its `peer` is the other user).
+/// A stored message as the proto for `reader` (its `peer` is the other user). A directed group
+/// message is a bare tombstone for anyone it was not sent to ([GROUP-4.6]).
 pub(crate) fn to_proto(m: &StoredMessage, reader: &str) -> pb::Message {
+    if !m.visible_to(reader) {
+        return pb::Message {
+            conversation_id: m.conversation.clone(),
+            seq: m.seq,
+            message_id: format!("{}/{}", m.conversation, m.seq),
+            tombstone: true,
+            ..Default::default()
+        };
+    }
     pb::Message {
         conversation_id: m.conversation.clone(),
         seq: m.seq,
@@ -70,6 +80,7 @@ pub(crate) fn to_proto(m: &StoredMessage, reader: &str) -> pb::Message {
         },
         tombstone: m.tombstone,
         peer: peer_of(&m.conversation, reader).to_owned(),
+        to_members: m.audience.clone(),
     }
 }
 
@@ -165,6 +176,31 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
     } else {
         None
     };
+    // [GROUP-4.6]: a directed message goes to a group, to a bounded list of valid user ids.
+    if !send.to_members.is_empty() {
+        if group.is_none() {
+            return ready(err(
+                RequestCode::BAD_REQUEST,
+                "to_members is for messages to a group",
+            ));
+        }
+        let max = shared.settings.max_group_request_users;
+        if send.to_members.len() > max {
+            return ready(err(
+                RequestCode::BAD_REQUEST,
+                format!(
+                    "{} members named, a message names at most {max}",
+                    send.to_members.len()
+                ),
+            ));
+        }
+        if let Err(e) = check_users(&send.to_members) {
+            return ready(err(RequestCode::INVALID_USER_ID, e));
+        }
+        // A set: the order of the names does not make another message.
+        send.to_members.sort_unstable();
+        send.to_members.dedup();
+    }
     if send.client_msg_id.is_empty() || send.client_msg_id.len() > 64 {
         return ready(err(
             RequestCode::INVALID_CLIENT_MSG_ID,
@@ -210,7 +246,7 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
             ..Default::default()
         };
         let relayed = match group.as_deref() {
-            Some(group) => relay_live_to_group(shared, ctx, live, group),
+            Some(group) => relay_live_to_group(shared, ctx, live, group, &send.to_members),
             None => {
                 relay_live(shared, ctx, live, &send.to);
                 Ok(())
@@ -229,6 +265,11 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
     hasher.update(send.to.as_bytes());
     hasher.update([0, class as u8]);
     hasher.update(&encoded);
+    // [GROUP-4.6]: a retry to other members is another message.
+    for u in &send.to_members {
+        hasher.update([0]);
+        hasher.update(u.as_bytes());
+    }
     let content_hash: [u8; 32] = hasher.finalize().into();
     // What readers get, but for the seq and time of the commit: the content the SEND carried,
     // so it is not decoded again from the stored bytes.
@@ -239,6 +280,7 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
         client_msg_id: send.client_msg_id.clone(),
         class: class as i32,
         content: Some(content),
+        to_members: send.to_members.clone(),
         ..Default::default()
     };
     let message = StoredMessage {
@@ -251,6 +293,7 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
         class: class as u8,
         content: encoded.into(),
         tombstone: false,
+        audience: send.to_members,
     };
     let write = match group {
         Some(group) => Write::AppendGroupMessage {
@@ -302,6 +345,10 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
             "this client_msg_id was used for a different message",
         ),
         WriteResult::NotMember => not_your_group(&conversation),
+        WriteResult::AudienceNotMember(user) => err(
+            RequestCode::NOT_PERMITTED,
+            format!("{user} is not a member of {conversation}"),
+        ),
         WriteResult::Muted { until_ms } => {
             let (code, why) = groups::muted(until_ms);
             err(code, why)
@@ -388,11 +435,26 @@ fn relay_live(shared: &Shared, ctx: &SessionCtx, mut live: pb::Message, to: &str
 fn relay_live_to_group(
     shared: &Shared,
     ctx: &SessionCtx,
-    live: pb::Message,
+    mut live: pb::Message,
     group: &str,
+    to_members: &[String],
 ) -> Result<(), (RequestCode, String)> {
     let me = &ctx.id;
-    let members = groups::live_audience(shared, &me.app, group, &me.user)?;
+    let mut members = groups::live_audience(shared, &me.app, group, &me.user)?;
+    // [GROUP-4.6]: directed, to the named members only, each of whom must be a member.
+    if !to_members.is_empty() {
+        if let Some(u) = to_members
+            .iter()
+            .find(|u| **u != me.user && !members.contains(u))
+        {
+            return Err((
+                RequestCode::NOT_PERMITTED,
+                format!("{u} is not a member of g:{group}"),
+            ));
+        }
+        members.retain(|m| to_members.contains(m));
+        live.to_members = to_members.to_vec();
+    }
     let transient = live.class == pb::MessageClass::Transient as i32;
     let mut push = Some(pb::Push {
         live: vec![live],

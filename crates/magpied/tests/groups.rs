@@ -100,6 +100,7 @@ async fn a_group_message_reaches_every_member_once_with_one_seq() {
         content: Some(pb::Content {
             kind: Some(pb::content::Kind::GroupNotice(pb::GroupNotice::default())),
         }),
+        ..Default::default()
     });
     assert_eq!(code(own.request(forged).await), RequestCode::BAD_REQUEST.0);
     // [GROUP-1.3]: one request names at most `max_group_request_users` (100) users.

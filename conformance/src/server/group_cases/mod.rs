@@ -9,6 +9,7 @@ macro_rules! loginsv {
     };
 }
 
+mod directed;
 mod helpers;
 mod limits;
 mod members;
@@ -43,5 +44,6 @@ pub(crate) fn cases() -> Vec<Case> {
         speech::refused_while_muted(),
         speech::who_mutes_whom(),
         profile::profile(),
+        directed::to_chosen_members(),
     ]
 }

@@ -84,6 +84,7 @@ pub(super) fn written() -> Case {
                             ..Default::default()
                         })),
                     }),
+                    ..Default::default()
                 })
             };
             for (what, to, class) in [

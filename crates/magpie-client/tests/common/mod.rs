@@ -210,6 +210,7 @@ impl FakeServer {
             client_msg_id: format!("inject-{}", state.sent.len()),
             class: pb::MessageClass::Content as i32,
             content: Some(magpie_client::text(text)),
+            to_members: Vec::new(),
         };
         match commit(&mut state, from, "server", send) {
             Ok(ack) => ack,
@@ -283,6 +284,7 @@ fn commit(
         content: send.content.clone(),
         tombstone: false,
         peer: String::new(),
+        to_members: Vec::new(),
     };
     if !stored {
         let push = pb::Push {

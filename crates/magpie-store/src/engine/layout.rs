@@ -113,6 +113,7 @@ mod tests {
                 class: 0,
                 content: Bytes::from_static(b"hi"),
                 tombstone: false,
+                audience: Vec::new(),
             },
             content_hash: [7; 32],
             participants: vec!["alice".into(), "bob".into()],

@@ -66,7 +66,17 @@ pub(super) fn apply(
                 let until_ms = sender.is_muted(now_ms).then_some(sender.muted_until_ms);
                 return Ok(WriteResult::Muted { until_ms });
             }
-            let users: Vec<&str> = record.members.iter().map(|m| m.user.as_str()).collect();
+            // [GROUP-4.6]: a directed message names members only, and reaches them and the
+            // sender, in the order they joined.
+            if let Some(u) = message.audience.iter().find(|u| record.member(u).is_none()) {
+                return Ok(WriteResult::AudienceNotMember(u.clone()));
+            }
+            let users: Vec<&str> = record
+                .members
+                .iter()
+                .map(|m| m.user.as_str())
+                .filter(|u| message.visible_to(u))
+                .collect();
             // One offset per member would make the dedup record as large as the group.
             let retry = Retry {
                 dedup_key,
@@ -114,6 +124,7 @@ pub(super) fn apply(
                         class: NOTIFICATION_CLASS,
                         content: (render.0)(notice),
                         tombstone: false,
+                        audience: Vec::new(),
                     };
                     let (stored, offsets) = store_message(cx, app, &message, &users, now_ms)?;
                     // [GROUP-4.4]: a new member's history starts at the notice that let them in.

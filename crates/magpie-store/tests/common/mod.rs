@@ -42,6 +42,7 @@ pub(crate) fn message(
         class: 0,
         content: Bytes::copy_from_slice(body.as_bytes()),
         tombstone: false,
+        audience: Vec::new(),
     }
 }
 

@@ -219,6 +219,7 @@ impl TestClient {
             client_msg_id: client_msg_id.into(),
             class: class as i32,
             content: Some(text_content(text)),
+            ..Default::default()
         }))
         .await
     }

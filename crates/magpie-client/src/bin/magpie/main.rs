@@ -127,6 +127,10 @@ struct SendArgs {
     /// Client message id (default: random); a retry with the same id is stored once.
     #[arg(long)]
     client_msg_id: Option<String>,
+    /// To a group: only this member receives it, with you (repeatable; the other members see a
+    /// tombstone in its place).
+    #[arg(long = "only", value_name = "USER")]
+    only: Vec<String>,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
@@ -277,19 +281,20 @@ async fn send(args: SendArgs) -> Result<(), CliError> {
         Some(id) => id,
         None => magpie_client::new_client_msg_id()?,
     };
-    let text = args.text.join(" ");
-    let ack = within(
-        deadline,
-        "send",
-        args.timeout,
-        client.send_with_id(
-            &args.to,
-            &client_msg_id,
-            magpie_client::text(text),
-            args.class.into(),
-        ),
-    )
-    .await;
+    let content = magpie_client::text(args.text.join(" "));
+    let only: Vec<&str> = args.only.iter().map(String::as_str).collect();
+    let send = async {
+        if only.is_empty() {
+            client
+                .send_with_id(&args.to, &client_msg_id, content, args.class.into())
+                .await
+        } else {
+            client
+                .send_to_members(&args.to, &only, &client_msg_id, content, args.class.into())
+                .await
+        }
+    };
+    let ack = within(deadline, "send", args.timeout, send).await;
     client.close().await;
     let ack = ack?;
     let line = serde_json::to_string(&view::AckView {

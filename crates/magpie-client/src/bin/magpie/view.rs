@@ -34,6 +34,9 @@ pub(crate) struct EventView {
     pub(crate) content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tombstone: Option<bool>,
+    /// A directed group message: the members it went to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) to_members: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) server_time_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -287,6 +290,7 @@ fn message_view(kind: &'static str, offset: Option<u64>, m: &pb::Message) -> Eve
         text,
         content,
         tombstone: m.tombstone.then_some(true),
+        to_members: (!m.to_members.is_empty()).then(|| m.to_members.clone()),
         server_time_ms: Some(m.server_time_ms),
         ..EventView::default()
     }
