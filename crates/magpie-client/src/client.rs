@@ -345,6 +345,17 @@ impl Client {
         }
     }
 
+    /// A page of the groups the user is a member of (`spec/groups.md` §2.7), from just after
+    /// group `after` (empty: from the start), at most `limit` (0: 100): the reply's `groups`,
+    /// each with the user's `role`, and `next`, the `after` of the rest (empty at the end).
+    pub async fn my_groups(&self, after: &str, limit: u32) -> Result<pb::GroupReply, ClientError> {
+        let query = pb::GroupMineQuery {
+            after: after.to_owned(),
+            limit,
+        };
+        self.group("", pb::group::Op::Mine(query)).await
+    }
+
     /// Closes the session gracefully (CLOSE `NO_ERROR`) and waits for the task to end. Requests
     /// still pending fail with [`ClientError::Shutdown`]. Closing a closed client is a no-op.
     pub async fn close(&self) {

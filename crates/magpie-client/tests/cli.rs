@@ -457,5 +457,14 @@ async fn group_create_send_and_info() {
     assert_eq!(last["text"], "just you");
     assert_eq!(last["to_members"], serde_json::json!(["bob"]));
 
+    // Bob's groups: the one, where he is an admin.
+    let out = magpie_as(&addr, "bob", &["group", "mine"], &[]).await;
+    assert!(out.success, "{}", out.stderr);
+    let mine = &json_lines(&out.stdout)[0];
+    assert_eq!(mine["groups"][0]["group_id"], "team", "{mine}");
+    assert_eq!(mine["groups"][0]["role"], "admin");
+    assert_eq!(mine["groups"].as_array().map(Vec::len), Some(1));
+    assert!(mine.get("next").is_none(), "the list is complete: {mine}");
+
     server.shutdown().await;
 }

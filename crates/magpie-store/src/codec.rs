@@ -59,6 +59,14 @@ pub(crate) fn dedup_key(app: &str, sender: &str, client_msg_id: &str) -> Vec<u8>
     k
 }
 
+/// The key of a user's membership of a group: [`key`] of (app, user), then the group id, so
+/// that a user's groups sit together in the index, in the order of their ids' encoding.
+pub(crate) fn membership_key(app: &str, user: &str, group: &str) -> Vec<u8> {
+    let mut k = key(&[app, user], None);
+    put_str(&mut k, group);
+    k
+}
+
 /// 32-bit FNV-1a.
 fn fnv1a(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0x811c_9dc5, |h: u32, &b| {

@@ -166,6 +166,16 @@ pub trait Store: Send + Sync + 'static {
     /// marked dismissed).
     fn group(&self, app: &str, group: &str) -> Result<Option<GroupRecord>, StoreError>;
 
+    /// Up to `limit` of the groups `user` is a member of, with their role, in the store's order
+    /// from just after group `after` (empty: from the start) ([GROUP-2.7]).
+    fn user_groups(
+        &self,
+        app: &str,
+        user: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, GroupRole)>, StoreError>;
+
     /// The user's "revoked before" time (Unix seconds), 0 if never revoked.
     fn revoked_before(&self, app: &str, user: &str) -> Result<u64, StoreError>;
 

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::{APP, append, open};
 use magpie_store::{
-    ConversationInfo, Delivered, Durability, GroupCommitter, GroupRecord, RetentionStats, Store,
-    StoreConfig, StoreError, StoredMessage, StreamHead, Write, WriteResult,
+    ConversationInfo, Delivered, Durability, GroupCommitter, GroupRecord, GroupRole,
+    RetentionStats, Store, StoreConfig, StoreError, StoredMessage, StreamHead, Write, WriteResult,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,6 +202,15 @@ impl Store for Gated {
     }
     fn group(&self, app: &str, group: &str) -> Result<Option<GroupRecord>, StoreError> {
         self.inner.group(app, group)
+    }
+    fn user_groups(
+        &self,
+        app: &str,
+        user: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, GroupRole)>, StoreError> {
+        self.inner.user_groups(app, user, after, limit)
     }
     fn revoked_before(&self, app: &str, user: &str) -> Result<u64, StoreError> {
         self.inner.revoked_before(app, user)

@@ -16,9 +16,13 @@ fn render(n: &GroupNotice) -> Bytes {
 }
 
 fn op(actor: &str, op: GroupOp) -> Write {
+    op_in("team", actor, op)
+}
+
+fn op_in(group: &str, actor: &str, op: GroupOp) -> Write {
     Write::Group {
         app: APP.into(),
-        group: "team".into(),
+        group: group.into(),
         actor: actor.into(),
         device: format!("{actor}-phone"),
         op,
@@ -390,4 +394,57 @@ fn a_directed_message_reaches_its_audience_only_and_keeps_it_across_a_reopen() {
     assert_eq!(page[0].audience, users(&["bob"]));
     assert!(page[0].visible_to("bob") && page[0].visible_to("own"));
     assert!(!page[0].visible_to("carol"));
+}
+
+#[test]
+fn a_users_groups_follow_joins_roles_kicks_and_dismissals() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let in_group = |g: &str, actor: &str, op: GroupOp| {
+        let r = store.commit(&[op_in(g, actor, op)]).expect("commit");
+        assert!(matches!(r[0], WriteResult::GroupChanged(_)), "{r:?}");
+    };
+    let create = |members: &[&str]| GroupOp::Create {
+        name: String::new(),
+        private: false,
+        members: users(members),
+    };
+    in_group("team", "own", create(&["bob"]));
+    in_group("other", "own", create(&["bob", "carol"]));
+    in_group("third", "carol", create(&[]));
+    in_group("third", "bob", GroupOp::Join);
+    let mine = |user: &str, after: &str, limit: usize| {
+        store
+            .user_groups(APP, user, after, limit)
+            .expect("user_groups")
+    };
+    let all = mine("bob", "", 10);
+    let mut names: Vec<&str> = all.iter().map(|(g, _)| g.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["other", "team", "third"]);
+    assert!(all.iter().all(|(_, r)| *r == GroupRole::Member));
+    // Paged one at a time, the same groups, each once.
+    let mut paged = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = mine("bob", &after, 1);
+        let Some((g, _)) = page.first() else { break };
+        after = g.clone();
+        paged.push(g.clone());
+    }
+    assert_eq!(
+        paged,
+        all.iter().map(|(g, _)| g.clone()).collect::<Vec<_>>()
+    );
+    in_group(
+        "team",
+        "own",
+        GroupOp::SetRole(users(&["bob"]), GroupRole::Admin),
+    );
+    in_group("other", "own", GroupOp::Kick(users(&["bob"])));
+    in_group("third", "carol", GroupOp::Dismiss);
+    assert_eq!(mine("bob", "", 10), [("team".to_owned(), GroupRole::Admin)]);
+    assert_eq!(mine("own", "", 10).len(), 2);
+    assert!(mine("carol", "", 10).iter().all(|(g, _)| g == "other"));
+    assert!(mine("nobody", "", 10).is_empty());
 }

@@ -194,6 +194,12 @@ fn to_request(shared: &Shared, op: pb::group::Op) -> Result<Request, (RequestCod
                 members_from: q.members_from,
             });
         }
+        Op::Mine(_) => {
+            return Err((
+                RequestCode::BAD_REQUEST,
+                "mine is answered before it gets here".into(),
+            ));
+        }
     };
     // [GROUP-1.3]: judged first, so a long list costs nothing more.
     let max = shared.settings.max_group_request_users;
@@ -295,6 +301,16 @@ fn check_key(k: &str) -> Result<(), (RequestCode, String)> {
 /// Starts serving a GROUP request ([GROUP-2.1]).
 pub(crate) fn start_group(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, g: pb::Group) -> Pending {
     let me = &ctx.id;
+    if let Some(pb::group::Op::Mine(q)) = &g.op {
+        // [GROUP-1.1], [GROUP-2.7]: `mine` is about no one group.
+        if !g.group_id.is_empty() {
+            return ready(err(
+                RequestCode::BAD_REQUEST,
+                "mine lists your groups: its group id is empty",
+            ));
+        }
+        return after_settled(shared, handle_mine(shared, ctx, q));
+    }
     if let Err(e) = validate_user_id(&g.group_id) {
         return ready(err(
             RequestCode::BAD_REQUEST,
@@ -340,6 +356,7 @@ pub(crate) fn start_group(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, g: pb::Gr
                 group: Some(Box::new(summary(&g.group_id, &record))),
                 seq,
                 pending,
+                ..Default::default()
             })
         }
         WriteResult::GroupDenied(denied) => denied_body(&g.group_id, denied),
@@ -385,11 +402,58 @@ fn handle_info(shared: &Shared, ctx: &SessionCtx, group: &str, from: u32) -> Bod
                 ))),
                 seq: 0,
                 pending: g.is_pending(&ctx.id.user),
+                ..Default::default()
             })
         }
         Ok(None) => denied_body(group, GroupDenied::Unknown),
         Err(e) => err(RequestCode::INTERNAL, e),
     }
+}
+
+/// [GROUP-2.7]: a page of the requester's groups, as many as `limit` allows and the client's
+/// frame holds.
+fn handle_mine(shared: &Shared, ctx: &SessionCtx, q: &pb::GroupMineQuery) -> Body {
+    const MOST: usize = 100;
+    let me = &ctx.id;
+    let limit = match q.limit as usize {
+        0 => MOST,
+        n => n.min(MOST),
+    };
+    // One more than the page, to tell whether the list goes on.
+    let listed = match shared
+        .store
+        .user_groups(&me.app, &me.user, &q.after, limit + 1)
+    {
+        Ok(l) => l,
+        Err(e) => return err(RequestCode::INTERNAL, format!("store: {e}")),
+    };
+    let budget = ctx.client_frame.saturating_sub(1024);
+    let mut reply = pb::GroupReply::default();
+    let mut used = 0;
+    for (i, (id, role)) in listed.iter().enumerate() {
+        if i == limit {
+            reply.next = listed[i - 1].0.clone();
+            break;
+        }
+        let record = match live_group(shared, &me.app, id) {
+            Ok(Some(g)) => g,
+            // The index and the record are written together: a dismissed group has no entry.
+            Ok(None) => continue,
+            Err(e) => return err(RequestCode::INTERNAL, e),
+        };
+        let info = pb::GroupInfo {
+            role: role_to_pb(*role) as i32,
+            ..summary(id, &record)
+        };
+        // The tag and length prefix of a repeated message field take at most 4 bytes here.
+        used += info.encoded_len() + 4;
+        if used > budget && !reply.groups.is_empty() {
+            reply.next = listed[i - 1].0.clone();
+            break;
+        }
+        reply.groups.push(info);
+    }
+    Body::GroupReply(reply)
 }
 
 /// The group if it exists and was not dismissed.

@@ -14,6 +14,7 @@ mod helpers;
 mod limits;
 mod members;
 mod messages;
+mod mine;
 mod notices;
 mod profile;
 mod requests;
@@ -36,6 +37,7 @@ pub(crate) fn cases() -> Vec<Case> {
         members::skipped(),
         members::info_by_role(),
         members::info_pages(),
+        mine::lists_my_groups(),
         notices::written(),
         notices::reach(),
         messages::stored(),

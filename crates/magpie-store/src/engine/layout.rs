@@ -8,18 +8,25 @@
 //!   memtable's search path is still in the cache: 10–18% more messages per server CPU-second
 //!   in `magpie-bench pairs` (durable, 100 pairs × 1000, alternating runs).
 //!
-//! A store without a marker is upgraded by re-keying its dedup entries in durable batches, then
-//! marked. The upgrade is idempotent (an entry already in layout 2 is left alone), so a crash
-//! part way through is finished by the next open. Until it is marked, nothing else runs.
+//! - Layout 3: the `memberships` index lists each user's groups ([GROUP-2.7]); before, it did
+//!   not exist.
+//!
+//! A store without a marker is upgraded by re-keying its dedup entries in durable batches; a
+//! store before layout 3 gets its membership index built from its group records; then it is
+//! marked. Each step is idempotent (an entry already in layout 2 is left alone, an index entry
+//! is written again with the same value), so a crash part way through is finished by the next
+//! open. Until it is marked, nothing else runs.
 
 use fjall::{Database, Keyspace, PersistMode, Readable};
 
+use super::Keyspaces;
 use crate::StoreError;
 use crate::codec::{self, Reader};
 use crate::error::Context;
+use crate::groups;
 
 /// The layout this code reads and writes.
-pub(super) const CURRENT: u32 = 2;
+pub(super) const CURRENT: u32 = 3;
 
 /// The marker's key in the `meta` keyspace.
 const LAYOUT_KEY: &[u8] = b"layout";
@@ -34,34 +41,85 @@ fn durable_batch(db: &Database) -> fjall::OwnedWriteBatch {
 }
 
 /// Brings the store in `db` to [`CURRENT`], or refuses a newer one. Returns how many dedup
-/// entries were re-keyed.
-pub(super) fn upgrade(db: &Database, meta: &Keyspace, dedup: &Keyspace) -> Result<u64, StoreError> {
-    match meta.get(LAYOUT_KEY).context("reading the store layout")? {
+/// entries were re-keyed and how many memberships were indexed.
+pub(super) fn upgrade(db: &Database, ks: &Keyspaces) -> Result<(u64, u64), StoreError> {
+    // Layouts before 2 have no marker.
+    let layout = match ks
+        .meta
+        .get(LAYOUT_KEY)
+        .context("reading the store layout")?
+    {
         Some(v) => {
             let mut r = Reader::new(&v, "store layout", LAYOUT_KEY);
             let layout = r.u32()?;
             r.end()?;
-            if layout > CURRENT {
-                return Err(StoreError::corrupt(
-                    "store layout",
-                    LAYOUT_KEY,
-                    format!("layout {layout} is newer than this build's {CURRENT}"),
-                ));
-            }
-            // Layouts before 2 have no marker; a marked store is current.
-            Ok(0)
+            layout
         }
-        None => {
-            let moved = rekey_dedup(db, dedup)?;
-            let mut batch = durable_batch(db);
-            batch.insert(meta, LAYOUT_KEY, CURRENT.to_be_bytes());
-            batch.commit().context("marking the store layout")?;
-            if moved > 0 {
-                tracing::info!(entries = moved, layout = CURRENT, "store upgraded");
+        None => 1,
+    };
+    if layout > CURRENT {
+        return Err(StoreError::corrupt(
+            "store layout",
+            LAYOUT_KEY,
+            format!("layout {layout} is newer than this build's {CURRENT}"),
+        ));
+    }
+    if layout == CURRENT {
+        return Ok((0, 0));
+    }
+    let moved = if layout < 2 {
+        rekey_dedup(db, &ks.dedup)?
+    } else {
+        0
+    };
+    let indexed = index_memberships(db, &ks.groups, &ks.memberships)?;
+    let mut batch = durable_batch(db);
+    batch.insert(&ks.meta, LAYOUT_KEY, CURRENT.to_be_bytes());
+    batch.commit().context("marking the store layout")?;
+    if moved > 0 || indexed > 0 {
+        tracing::info!(
+            dedup_entries = moved,
+            memberships = indexed,
+            from = layout,
+            layout = CURRENT,
+            "store upgraded"
+        );
+    }
+    Ok((moved, indexed))
+}
+
+/// Writes a `memberships` entry for every member of every live group (layout 3).
+fn index_memberships(
+    db: &Database,
+    groups_ks: &Keyspace,
+    memberships: &Keyspace,
+) -> Result<u64, StoreError> {
+    let snapshot = db.snapshot();
+    let mut indexed = 0u64;
+    let mut batch = durable_batch(db);
+    for guard in snapshot.iter(groups_ks) {
+        let (k, v) = guard.into_inner().context("scanning groups")?;
+        let mut r = Reader::of_key(&k, "group")?;
+        let (app, group) = (r.str()?, r.str()?);
+        r.end()?;
+        let record = groups::decode(&k, &v)?;
+        for m in &record.members {
+            batch.insert(
+                memberships,
+                codec::membership_key(&app, &m.user, &group),
+                [m.role as u8],
+            );
+            indexed += 1;
+            if batch.len() == UPGRADE_BATCH {
+                let full = std::mem::replace(&mut batch, durable_batch(db));
+                full.commit().context("indexing memberships")?;
             }
-            Ok(moved)
         }
     }
+    if !batch.is_empty() {
+        batch.commit().context("indexing memberships")?;
+    }
+    Ok(indexed)
 }
 
 /// Moves every layout-1 dedup entry to its layout-2 key, value unchanged.
@@ -166,10 +224,64 @@ mod tests {
             .map(|&s| s as u64)
             .collect();
         assert_eq!(seqs, expected);
+        assert_eq!(upgrade(&store.db, &store.ks).expect("again"), (0, 0));
+    }
+
+    /// A layout-2 store (groups, no membership index) gets its index built on open.
+    #[test]
+    fn a_layout_2_store_gets_its_membership_index() {
+        use crate::{GroupOp, GroupRole, NoticeRenderer};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = StoreConfig::new(dir.path());
+        let group = |group: &str, members: &[&str]| Write::Group {
+            app: "app".into(),
+            group: group.into(),
+            actor: "own".into(),
+            device: "d".into(),
+            op: GroupOp::Create {
+                name: String::new(),
+                private: false,
+                members: members.iter().map(|m| (*m).to_owned()).collect(),
+            },
+            max_members: 10,
+            render: NoticeRenderer(|_| Bytes::new()),
+        };
+        {
+            let store = FjallStore::open(&config).expect("open");
+            store
+                .commit(&[group("a", &["bob"]), group("b", &["bob", "carol"])])
+                .expect("commit");
+            // Back to layout 2: no index.
+            let snapshot = store.db.snapshot();
+            let mut batch = store.db.batch();
+            for guard in snapshot.iter(&store.ks.memberships) {
+                let (k, _) = guard.into_inner().expect("scan");
+                batch.remove(&store.ks.memberships, k.to_vec());
+            }
+            batch.insert(&store.ks.meta, LAYOUT_KEY, 2u32.to_be_bytes());
+            batch.commit().expect("downgrade");
+            assert!(
+                store
+                    .user_groups("app", "bob", "", 10)
+                    .expect("read")
+                    .is_empty()
+            );
+        }
+        let store = FjallStore::open(&config).expect("reopen");
+        let mut bobs = store.user_groups("app", "bob", "", 10).expect("read");
+        bobs.sort();
         assert_eq!(
-            upgrade(&store.db, &store.ks.meta, &store.ks.dedup).expect("again"),
-            0
+            bobs,
+            [
+                ("a".to_owned(), GroupRole::Member),
+                ("b".to_owned(), GroupRole::Member)
+            ]
         );
+        assert_eq!(
+            store.user_groups("app", "own", "", 10).expect("read").len(),
+            2
+        );
+        assert_eq!(upgrade(&store.db, &store.ks).expect("again"), (0, 0));
     }
 
     #[test]

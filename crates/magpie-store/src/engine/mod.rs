@@ -14,11 +14,15 @@
 //! | `nonces` | app, nonce | expires_at |
 //! | `revocations` | app, user | revoked-before time |
 //! | `groups` | app, group | name, kind, members with roles and join seqs, pending users |
+//! | `memberships` | app, user (\*\*\*) | the user's role in the group |
 //! | `meta` | `layout` | the key layout version (the `layout` module) |
 //!
 //! (\*) Written when the conversation or stream starts and when retention changes it, not on
 //! every append: the last seq and the last offset are the larger of the record's and the newest
 //! key's (see the `heads` module).
+//!
+//! (\*\*\*) Then the group id, outside the hash ([`codec::membership_key`]), so that a user's
+//! groups sit together; written with the group record, in the same transaction.
 //!
 //! (\*\*) The hash covers the app and the sender only ([`codec::dedup_key`]), so that a sender's
 //! ids sit together; stores written before that are upgraded on open (the `layout` module).
@@ -64,6 +68,8 @@ struct Keyspaces {
     nonces: Keyspace,
     revocations: Keyspace,
     groups: Keyspace,
+    /// Each user's groups, by user ([GROUP-2.7]).
+    memberships: Keyspace,
     /// The store's own records: its key layout version (the `layout` module).
     meta: Keyspace,
 }
@@ -121,9 +127,10 @@ impl FjallStore {
             nonces: open("nonces")?,
             revocations: open("revocations")?,
             groups: open("groups")?,
+            memberships: open("memberships")?,
             meta: open("meta")?,
         };
-        layout::upgrade(&db, &ks.meta, &ks.dedup)?;
+        layout::upgrade(&db, &ks)?;
         let journals = Arc::new(journal::Journals::new(&config.path));
         let flusher = match config.durability {
             Durability::Immediate => None,
@@ -555,6 +562,45 @@ impl Store for FjallStore {
             Some(v) => crate::groups::decode(&k, &v).map(Some),
             None => Ok(None),
         }
+    }
+
+    fn user_groups(
+        &self,
+        app: &str,
+        user: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, crate::GroupRole)>, StoreError> {
+        use std::ops::Bound;
+        let prefix = key(&[app, user], None);
+        // Length-prefixed components make the prefix end where the user's keys diverge from
+        // any other's, hash collisions included.
+        let start = if after.is_empty() {
+            prefix.clone()
+        } else {
+            codec::membership_key(app, user, after)
+        };
+        let snap = self.db.snapshot();
+        let mut out = Vec::with_capacity(limit.min(128));
+        let range = (Bound::Excluded(start), Bound::Unbounded);
+        for guard in snap.range(&self.ks.memberships, range) {
+            if out.len() == limit {
+                break;
+            }
+            let (k, v) = guard.into_inner().context("scanning memberships")?;
+            let Some(rest) = k.strip_prefix(&prefix[..]) else {
+                break;
+            };
+            let mut r = Reader::new(rest, "membership", &k);
+            let group = r.str()?;
+            r.end()?;
+            let role = match v.first().copied().and_then(crate::GroupRole::from_u8) {
+                Some(role) if v.len() == 1 => role,
+                _ => return Err(StoreError::corrupt("membership", &k, "not a role")),
+            };
+            out.push((group, role));
+        }
+        Ok(out)
     }
 
     fn revoked_before(&self, app: &str, user: &str) -> Result<u64, StoreError> {

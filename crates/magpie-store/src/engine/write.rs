@@ -138,6 +138,7 @@ pub(super) fn apply(
             };
             // Every change writes a notice; a request that changed nothing writes nothing.
             if plan.notice.is_some() {
+                index_members(cx, app, group, current.as_ref(), &record);
                 cx.put(
                     Tracked::Groups,
                     key(&[app, group], None),
@@ -324,6 +325,33 @@ fn store_message(
         offsets.push(((*user).to_owned(), offset));
     }
     Ok((stored, offsets))
+}
+
+/// Brings the `memberships` index of `group` from its members in `before` to those in `after`
+/// ([GROUP-2.7]): in the group record's transaction, so the two never disagree.
+fn index_members(
+    cx: &mut WriteCtx<'_>,
+    app: &str,
+    group: &str,
+    before: Option<&GroupRecord>,
+    after: &GroupRecord,
+) {
+    let ks = cx.ks;
+    let before = before.map_or(&[][..], |g| &g.members[..]);
+    for m in before {
+        if after.member(&m.user).is_none() {
+            cx.remove(&ks.memberships, codec::membership_key(app, &m.user, group));
+        }
+    }
+    for m in &after.members {
+        if before.iter().all(|b| b.user != m.user || b.role != m.role) {
+            cx.insert(
+                &ks.memberships,
+                codec::membership_key(app, &m.user, group),
+                vec![m.role as u8],
+            );
+        }
+    }
 }
 
 /// The group as this transaction sees it.

@@ -26,7 +26,8 @@ pub enum GroupRole {
 }
 
 impl GroupRole {
-    fn from_u8(n: u8) -> Option<Self> {
+    /// The role of its stored number, `None` for a number that is no role.
+    pub(crate) fn from_u8(n: u8) -> Option<Self> {
         match n {
             1 => Some(GroupRole::Member),
             2 => Some(GroupRole::Admin),

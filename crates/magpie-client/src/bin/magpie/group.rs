@@ -28,6 +28,28 @@ struct Target {
     group: String,
 }
 
+/// `magpie group mine`: a page of the user's groups.
+#[derive(Debug, Args)]
+struct MineArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    /// Continue after this group id.
+    #[arg(long, default_value = "")]
+    after: String,
+    /// At most this many (at most 100).
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+}
+
+/// What a command asks: one operation on one group, or the list of the user's groups.
+enum Request {
+    Group(Target, pb::group::Op),
+    Mine(MineArgs),
+}
+
 /// Users an operation names.
 #[derive(Debug, Args)]
 struct Users {
@@ -135,6 +157,8 @@ enum GroupCommand {
         #[arg(long = "remove", value_name = "KEY")]
         remove: Vec<String>,
     },
+    /// List your groups, a page at a time: `next`, when given, is the `--after` of the rest.
+    Mine(MineArgs),
     /// Show the group: members for members, pending requests for the owner and admins. A page
     /// that does not end the member list gives `members_next`, to pass as `--members-from`.
     Info {
@@ -147,8 +171,19 @@ enum GroupCommand {
 }
 
 impl GroupCommand {
-    /// The request's target and its operation.
-    fn into_request(self) -> (Target, pb::group::Op) {
+    /// The request the command makes.
+    fn into_request(self) -> Request {
+        match self {
+            GroupCommand::Mine(args) => Request::Mine(args),
+            op => {
+                let (target, op) = op.into_group_request();
+                Request::Group(target, op)
+            }
+        }
+    }
+
+    /// The target and operation of a command about one group.
+    fn into_group_request(self) -> (Target, pb::group::Op) {
         use pb::group::Op;
         let users = |u: Users, op: fn(pb::GroupUsers) -> Op| {
             (u.target, op(pb::GroupUsers { users: u.users }))
@@ -250,6 +285,20 @@ impl GroupCommand {
                 target,
                 members_from,
             } => (target, Op::Info(pb::GroupInfoQuery { members_from })),
+            GroupCommand::Mine(args) => {
+                // On the wire `mine` is a GROUP with an empty group id ([GROUP-2.7]);
+                // `into_request` sends it through `Client::my_groups` instead.
+                let target = Target {
+                    connect: args.connect,
+                    timeout: args.timeout,
+                    group: String::new(),
+                };
+                let query = pb::GroupMineQuery {
+                    after: args.after,
+                    limit: args.limit,
+                };
+                (target, Op::Mine(query))
+            }
         }
     }
 }
@@ -268,7 +317,10 @@ fn group_id(group: &str) -> &str {
 
 /// Runs one operation and prints the GROUP_REPLY as a JSON line.
 pub(crate) async fn group(args: GroupArgs) -> Result<(), CliError> {
-    let (target, op) = args.op.into_request();
+    let (target, op) = match args.op.into_request() {
+        Request::Group(target, op) => (target, op),
+        Request::Mine(args) => return mine(args).await,
+    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(target.timeout);
     let mut connect = target.connect;
     connect.max_reconnects = connect.max_reconnects.or(Some(5));
@@ -289,6 +341,27 @@ pub(crate) async fn group(args: GroupArgs) -> Result<(), CliError> {
     .await;
     client.close().await;
     let line = serde_json::to_string(&view::group_reply_view(&reply?))
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    print_line(&line)
+}
+
+/// Lists a page of the user's groups and prints it as a JSON line.
+async fn mine(args: MineArgs) -> Result<(), CliError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
+    let mut connect = args.connect;
+    connect.max_reconnects = connect.max_reconnects.or(Some(5));
+    let options = options(connect, InitialSync::FromHead)?;
+    let (client, _events) =
+        within(deadline, "connect", args.timeout, Client::connect(options)).await?;
+    let reply = within(
+        deadline,
+        "mine",
+        args.timeout,
+        client.my_groups(&args.after, args.limit),
+    )
+    .await;
+    client.close().await;
+    let line = serde_json::to_string(&view::mine_view(&reply?))
         .map_err(|e| CliError::Other(e.to_string()))?;
     print_line(&line)
 }
@@ -314,9 +387,13 @@ mod tests {
     }
 
     fn parse(args: &[&str]) -> (Target, pb::group::Op) {
-        try_parse(args)
+        match try_parse(args)
             .unwrap_or_else(|e| panic!("{args:?}: {e}"))
             .into_request()
+        {
+            Request::Group(target, op) => (target, op),
+            Request::Mine(_) => panic!("{args:?}: mine is no group request"),
+        }
     }
 
     #[test]

@@ -100,6 +100,9 @@ pub(crate) struct GroupInfoView<'a> {
     /// More members follow from this index (0: the page ends the list).
     #[serde(skip_serializing_if = "is_zero")]
     pub(crate) members_next: u32,
+    /// `mine` only: the user's role in the group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) role: Option<&'static str>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -155,37 +158,61 @@ pub(crate) fn group_reply_view(reply: &pb::GroupReply) -> GroupReplyView<'_> {
         avatar_url: String::new(),
         announcement: String::new(),
         attributes: BTreeMap::new(),
+        role: 0,
     };
     let g = reply.group.as_deref().unwrap_or(&NONE);
     GroupReplyView {
         conversation_id: format!("g:{}", g.group_id),
-        group: GroupInfoView {
-            group_id: &g.group_id,
-            name: &g.name,
-            private: g.private,
-            owner: &g.owner,
-            member_count: g.member_count,
-            members: g
-                .members
-                .iter()
-                .map(|m| MemberView {
-                    user_id: &m.user_id,
-                    role: role_name(m.role),
-                    joined_seq: m.joined_seq,
-                    muted_until_ms: m.muted_until_ms,
-                    speaking_allowed: m.speaking_allowed,
-                })
-                .collect(),
-            pending: &g.pending,
-            dismissed: g.dismissed,
-            muted_all: g.muted_all,
-            avatar_url: &g.avatar_url,
-            announcement: &g.announcement,
-            attributes: &g.attributes,
-            members_next: g.members_next,
-        },
+        group: group_info_view(g),
         seq: reply.seq,
         pending: reply.pending,
+    }
+}
+
+/// The view of one group.
+fn group_info_view(g: &pb::GroupInfo) -> GroupInfoView<'_> {
+    GroupInfoView {
+        group_id: &g.group_id,
+        name: &g.name,
+        private: g.private,
+        owner: &g.owner,
+        member_count: g.member_count,
+        members: g
+            .members
+            .iter()
+            .map(|m| MemberView {
+                user_id: &m.user_id,
+                role: role_name(m.role),
+                joined_seq: m.joined_seq,
+                muted_until_ms: m.muted_until_ms,
+                speaking_allowed: m.speaking_allowed,
+            })
+            .collect(),
+        pending: &g.pending,
+        dismissed: g.dismissed,
+        muted_all: g.muted_all,
+        avatar_url: &g.avatar_url,
+        announcement: &g.announcement,
+        attributes: &g.attributes,
+        members_next: g.members_next,
+        role: (g.role != 0).then(|| role_name(g.role)),
+    }
+}
+
+/// The line of `magpie group mine`: a page of the user's groups.
+#[derive(Debug, Serialize)]
+pub(crate) struct MineView<'a> {
+    pub(crate) groups: Vec<GroupInfoView<'a>>,
+    /// Pass as `--after` for the rest; absent when the list is complete.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub(crate) next: &'a str,
+}
+
+/// The view of a GROUP_REPLY to `mine`.
+pub(crate) fn mine_view(reply: &pb::GroupReply) -> MineView<'_> {
+    MineView {
+        groups: reply.groups.iter().map(group_info_view).collect(),
+        next: &reply.next,
     }
 }
 
@@ -392,6 +419,7 @@ mod tests {
             })),
             seq: 1,
             pending: false,
+            ..Default::default()
         };
         let line = serde_json::to_string(&group_reply_view(&reply)).expect("json");
         assert_eq!(
