@@ -199,7 +199,7 @@ pub(crate) fn encode_message(m: &StoredMessage) -> Vec<u8> {
     put_str(&mut v, &m.sender_device);
     put_str(&mut v, &m.client_msg_id);
     if !m.audience.is_empty() {
-        // At most `max_group_request_users` names, checked by the server.
+        // `Write::validate` keeps the count within two bytes and each id within `MAX_ID_LEN`.
         v.extend_from_slice(
             &u16::try_from(m.audience.len())
                 .unwrap_or(u16::MAX)

@@ -102,6 +102,7 @@ pub use engine::FjallStore;
 pub use error::StoreError;
 pub use groups::{
     GroupDenied, GroupMember, GroupNotice, GroupOp, GroupRecord, GroupRole, InfoChange, NoticeKind,
+    Silence,
 };
 pub use types::{
     ConversationInfo, Delivered, Durability, EventKind, GroupChange, NoticeRenderer,

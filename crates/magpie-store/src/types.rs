@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use crate::StoreError;
 use crate::codec::{MAX_ID_LEN, MAX_TEXT_LEN};
-use crate::groups::{GroupDenied, GroupNotice, GroupOp, GroupRecord, InfoChange};
+use crate::groups::{GroupDenied, GroupNotice, GroupOp, GroupRecord, InfoChange, Silence};
 
 /// How the server turns a group notice into message content (the store does not know the wire's
 /// encoding of contents; it stores the bytes this gives).
@@ -182,7 +182,9 @@ pub enum Write {
     /// ([GROUP-4.1]): deduplicated like [`Write::AppendMessage`], then, if the sender is a member
     /// of the group (which exists and is not dismissed), stored with one event per member;
     /// otherwise [`WriteResult::NotMember`] and nothing is written; a member who may not speak
-    /// at the commit's time gets [`WriteResult::Muted`] ([GROUP-4.5]). A retry's result has no
+    /// at the commit's time gets [`WriteResult::Muted`] ([GROUP-4.5]), and a message directed
+    /// to a non-member ([`StoredMessage::audience`]) [`WriteResult::AudienceNotMember`]
+    /// ([GROUP-4.6]). A retry's result has no
     /// offsets: the dedup record of a group message does not keep one per member.
     AppendGroupMessage {
         /// The app.
@@ -269,12 +271,9 @@ pub enum WriteResult {
     /// A directed group message names a user who is not a member ([GROUP-4.6]); nothing was
     /// written.
     AudienceNotMember(String),
-    /// A group message's sender may not speak now ([GROUP-4.5]); nothing was written.
-    Muted {
-        /// When the sender's own mute ends (ms since the Unix epoch); `None` when it is the
-        /// group that is muted as a whole.
-        until_ms: Option<u64>,
-    },
+    /// A group message's sender may not speak now ([GROUP-4.5]), and why; nothing was
+    /// written.
+    Muted(Silence),
     /// A group operation was applied.
     GroupChanged(Box<GroupChange>),
     /// A group operation was refused; nothing was written.
@@ -346,6 +345,17 @@ fn check_message(message: &StoredMessage) -> Result<(), StoreError> {
     check_id("sender", &message.sender, false)?;
     check_id("sender_device", &message.sender_device, true)?;
     check_id("client_msg_id", &message.client_msg_id, true)?;
+    // The record keeps the audience's size in two bytes ([GROUP-4.6]).
+    if message.audience.len() > usize::from(u16::MAX) {
+        return Err(StoreError::InvalidInput(format!(
+            "an audience of {} users",
+            message.audience.len()
+        )));
+    }
+    message
+        .audience
+        .iter()
+        .try_for_each(|u| check_id("audience member", u, false))?;
     if u32::try_from(message.content.len()).is_err() {
         return Err(StoreError::InvalidInput("content over 4 GiB".into()));
     }
@@ -367,6 +377,12 @@ impl Write {
                 check_id("app", app, false)?;
                 check_id("conversation", &message.conversation, false)?;
                 check_message(message)?;
+                // [GROUP-4.6]: only a group message has an audience.
+                if !message.audience.is_empty() {
+                    return Err(StoreError::InvalidInput(
+                        "an audience is for group messages only".into(),
+                    ));
+                }
                 if participants.len() > usize::from(u16::MAX) - 1 {
                     return Err(StoreError::InvalidInput(format!(
                         "{} participants",

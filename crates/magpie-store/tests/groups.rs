@@ -8,7 +8,7 @@ use bytes::Bytes;
 use common::*;
 use magpie_store::{
     GroupChange, GroupDenied, GroupNotice, GroupOp, GroupRole, InfoChange, NoticeKind,
-    NoticeRenderer, Store, Write, WriteResult,
+    NoticeRenderer, Silence, Store, Write, WriteResult,
 };
 
 fn render(n: &GroupNotice) -> Bytes {
@@ -234,12 +234,7 @@ fn mutes_are_judged_in_the_batch_at_the_commit_time_and_survive_a_reopen() {
             until > now + hour - 60_000 && until <= now + hour,
             "{until}"
         );
-        assert_eq!(
-            r[2],
-            WriteResult::Muted {
-                until_ms: Some(until)
-            }
-        );
+        assert_eq!(r[2], WriteResult::Muted(Silence::Muted { until_ms: until }));
         assert!(matches!(
             r[3],
             WriteResult::Appended {
@@ -262,15 +257,10 @@ fn mutes_are_judged_in_the_batch_at_the_commit_time_and_survive_a_reopen() {
             ])
             .expect("commit");
         assert!(changed(&r[0]).record.muted_all);
-        assert_eq!(r[1], WriteResult::Muted { until_ms: None });
+        assert_eq!(r[1], WriteResult::Muted(Silence::GroupMuted));
         assert!(matches!(r[2], WriteResult::Appended { .. }));
         assert!(matches!(r[4], WriteResult::Appended { .. }));
-        assert_eq!(
-            r[5],
-            WriteResult::Muted {
-                until_ms: Some(until)
-            }
-        );
+        assert_eq!(r[5], WriteResult::Muted(Silence::Muted { until_ms: until }));
     }
     let store = open(dir.path());
     let g = store.group(APP, "team").expect("read").expect("kept");
@@ -394,6 +384,17 @@ fn a_directed_message_reaches_its_audience_only_and_keeps_it_across_a_reopen() {
     assert_eq!(page[0].audience, users(&["bob"]));
     assert!(page[0].visible_to("bob") && page[0].visible_to("own"));
     assert!(!page[0].visible_to("carol"));
+    // The store's own checks: an audience of valid ids, on group messages only.
+    assert!(directed(&[""], "d3").validate().is_err(), "an empty id");
+    let mut one_to_one = message("d:bob:own", "own", "d4", "x");
+    one_to_one.audience = users(&["bob"]);
+    let w = Write::AppendMessage {
+        app: APP.into(),
+        message: one_to_one,
+        content_hash: hash("x"),
+        participants: users(&["own", "bob"]),
+    };
+    assert!(w.validate().is_err(), "a 1:1 message with an audience");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use magpie_auth::validate_user_id;
 use magpie_session::{Body, RequestCode, pb};
 use magpie_store::{
     GroupChange, GroupDenied, GroupNotice, GroupOp, GroupRecord, GroupRole, InfoChange,
-    NoticeRenderer, Write, WriteResult,
+    NoticeRenderer, Silence, Write, WriteResult,
 };
 use prost::Message as _;
 
@@ -252,17 +252,6 @@ fn info_change(
             .min(magpie_store::MAX_TEXT_LEN),
     )?;
     let max_attributes = settings.max_group_attributes;
-    // Removing every attribute and setting as many new ones is the most a useful request
-    // names; past that it is refused before any work.
-    if i.set_attributes.len() + i.remove_attributes.len() > max_attributes.max(1) * 2 {
-        return Err((
-            RequestCode::BAD_REQUEST,
-            format!(
-                "{} attributes named, a group holds at most {max_attributes}",
-                i.set_attributes.len() + i.remove_attributes.len()
-            ),
-        ));
-    }
     let max_bytes = settings.max_group_attribute_bytes;
     for (k, v) in &i.set_attributes {
         check_key(k)?;
@@ -494,10 +483,8 @@ pub(crate) fn live_audience(
             not_your_group_message(&format!("g:{group}")),
         ));
     };
-    let now = crate::unix_now_ms();
-    if !g.may_speak(&member, now) {
-        let until = member.is_muted(now).then_some(member.muted_until_ms);
-        return Err(muted(until));
+    if let Some(silence) = g.silence(&member, crate::unix_now_ms()) {
+        return Err(muted(silence));
     }
     Ok(g.members
         .into_iter()
@@ -506,12 +493,15 @@ pub(crate) fn live_audience(
         .collect())
 }
 
-/// [GROUP-4.5]: the refusal of a member who may not speak: muted until `until_ms`, or (`None`)
-/// by the group being muted as a whole.
-pub(crate) fn muted(until_ms: Option<u64>) -> (RequestCode, String) {
-    let why = match until_ms {
-        Some(t) => format!("you are muted in this group until {t} (ms since the Unix epoch)"),
-        None => "the group is muted: only the owner, the admins and the speaking list send".into(),
+/// [GROUP-4.5]: the refusal of a member who may not speak.
+pub(crate) fn muted(silence: Silence) -> (RequestCode, String) {
+    let why = match silence {
+        Silence::Muted { until_ms } => {
+            format!("you are muted in this group until {until_ms} (ms since the Unix epoch)")
+        }
+        Silence::GroupMuted => {
+            "the group is muted: only the owner, the admins and the speaking list send".into()
+        }
     };
     (RequestCode::MUTED, why)
 }

@@ -265,9 +265,10 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
     hasher.update(send.to.as_bytes());
     hasher.update([0, class as u8]);
     hasher.update(&encoded);
-    // [GROUP-4.6]: a retry to other members is another message.
+    // [GROUP-4.6]: a retry to other members is another message. Each name is length-prefixed
+    // so that no two lists hash alike; none for an undirected message, whose hash is unchanged.
     for u in &send.to_members {
-        hasher.update([0]);
+        hasher.update((u.len() as u64).to_be_bytes());
         hasher.update(u.as_bytes());
     }
     let content_hash: [u8; 32] = hasher.finalize().into();
@@ -349,8 +350,8 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
             RequestCode::NOT_PERMITTED,
             format!("{user} is not a member of {conversation}"),
         ),
-        WriteResult::Muted { until_ms } => {
-            let (code, why) = groups::muted(until_ms);
+        WriteResult::Muted(silence) => {
+            let (code, why) = groups::muted(silence);
             err(code, why)
         }
         other => err(RequestCode::INTERNAL, format!("store answered {other:?}")),

@@ -45,13 +45,14 @@ pub(super) fn to_chosen_members() -> Case {
         "group/4.6/1",
         &["GROUP-4.6", "GROUP-4.2"],
         Level::Must,
-        "A SEND to a group may name to_members: the message takes the next seq and reaches the sender and the named members only, carrying to_members; any other member's HISTORY shows that seq as a tombstone with nothing of the message. A non-member in the list is NOT_PERMITTED and nothing is stored; to_members on a 1:1 message is BAD_REQUEST; a retry with other to_members is CLIENT_MSG_ID_REUSED; a directed TRANSIENT is relayed to the named members only.",
+        "A SEND to a group may name to_members: the message takes the next seq and reaches the sender (all their devices) and the named members only, carrying to_members; any other member's HISTORY shows that seq as a tombstone with nothing of the message. A non-member in the list is NOT_PERMITTED and nothing is stored; to_members on a 1:1 message or naming more than max_group_request_users (100) is BAD_REQUEST, a bad id in it INVALID_USER_ID; a retry with other to_members is CLIENT_MSG_ID_REUSED, with the same names in another order a duplicate; a directed TRANSIENT is relayed to the named members only, and naming a non-member is NOT_PERMITTED.",
         |t| async move {
             let s = server(&t);
             let [own, bob, carol, eve] = names(["own", "bob", "carol", "eve"]);
             let (gid, c) = new_group();
-            let exp = "create (1); the owner's text to_members [bob]: seq 2, bob pushed it with to_members [bob], carol not; carol's HISTORY: seq 2 a bare tombstone, the owner's: the text with to_members; to_members [eve] (no member): 0x10A and last_seq stays 2; to_members on a 1:1 SEND: 0x100; the same client id to [carol]: 0x104; a TRANSIENT to [carol]: at carol only; carol's text (3) reaches bob, whose stream is [1, 2, 3] while carol's is [1, 3]";
+            let exp = "create (1); the owner's text to_members [bob]: seq 2, bob and the owner's other device pushed it with to_members [bob], carol not; carol's HISTORY: seq 2 a bare tombstone, the owner's: the text with to_members; to_members [bob, eve] (no member): 0x10A; on a 1:1 SEND: 0x100; 101 names: 0x100; a bad id: 0x102; the same client id to [carol]: 0x104; last_seq stays 2; to [carol, bob] (3) and again as [bob, carol]: a duplicate of 3; a TRANSIENT to [carol]: at carol only, to [eve]: 0x10A; carol's text (4) reaches bob, whose stream is [1, 2, 3, 4] while carol's is [1, 3, 4]";
             let ((mut co, _), (mut cb, wb), (mut cc, wc)) = loginsv!(s, &own, &bob, &carol);
+            let (mut co2, _) = loginv!(s, &own, "d2");
             let mut ch = Checks::default();
             tryv!(
                 group_ok(&mut co, &gid, create("Whisper", false, &[&bob, &carol]), 1).await,
@@ -67,10 +68,18 @@ pub(super) fn to_chosen_members() -> Case {
                 matches!(&r, Body::SendAck(a) if a.seq == 2),
                 format!("the directed text: {}", describe(&r)),
             );
-            ch.pushed_at("bob", &mut cb, &c, 2, |m| {
-                text_of(m) == "for bob" && m.to_members == [bob.clone()] && !m.tombstone
-            })
-            .await;
+            let for_bob =
+                |m: &pb::Message| text_of(m) == "for bob" && m.to_members == [bob.clone()];
+            ch.pushed_at("bob", &mut cb, &c, 2, |m| for_bob(m) && !m.tombstone)
+                .await;
+            ch.pushed_at("the owner's other device", &mut co2, &c, 2, for_bob)
+                .await;
+            cc.drain(QUIET).await;
+            let at_carol = pushed(&cc, &c);
+            ch.that(
+                at_carol.iter().all(|m| m.seq != 2),
+                format!("carol pushed {}", show_all(&at_carol)),
+            );
             match &tryv!(history(&mut cc, &c, 1, false).await, exp) {
                 Body::HistoryReply(h) => {
                     let two = h.messages.iter().find(|m| m.seq == 2);
@@ -105,6 +114,21 @@ pub(super) fn to_chosen_members() -> Case {
                 exp
             );
             ch.code("to_members on a 1:1 SEND", &r, BAD_REQUEST);
+            let many: Vec<String> = (0..101).map(|i| format!("u{i}")).collect();
+            let many: Vec<&String> = many.iter().collect();
+            let r = tryv!(
+                co.request(directed(&c, "d-4", "crowd", content, &many))
+                    .await,
+                exp
+            );
+            ch.code("101 names", &r, BAD_REQUEST);
+            let bad = "bad id".to_owned();
+            let r = tryv!(
+                co.request(directed(&c, "d-5", "x", content, &[&bob, &bad]))
+                    .await,
+                exp
+            );
+            ch.code("a bad id in to_members", &r, INVALID_USER_ID);
             let r = tryv!(
                 co.request(directed(&c, "d-1", "for bob", content, &[&carol]))
                     .await,
@@ -117,6 +141,21 @@ pub(super) fn to_chosen_members() -> Case {
             );
             let last = tryv!(last_seq(&mut co, &c).await, exp);
             ch.that(last == 2, format!("last_seq {last} (want 2)"));
+            for (what, names) in [
+                ("to [carol, bob]", [&carol, &bob]),
+                ("again as [bob, carol]", [&bob, &carol]),
+            ] {
+                let r = tryv!(
+                    co.request(directed(&c, "d-6", "for two", content, &names))
+                        .await,
+                    exp
+                );
+                let duplicate = what.starts_with("again");
+                ch.that(
+                    matches!(&r, Body::SendAck(a) if a.seq == 3 && a.duplicate == duplicate),
+                    format!("{what}: {}", describe(&r)),
+                );
+            }
             let r = tryv!(
                 co.request(directed(
                     &c,
@@ -132,6 +171,18 @@ pub(super) fn to_chosen_members() -> Case {
                 matches!(&r, Body::SendAck(a) if a.seq == 0),
                 format!("the directed TRANSIENT: {}", describe(&r)),
             );
+            let r = tryv!(
+                co.request(directed(
+                    &c,
+                    "t-2",
+                    "psst",
+                    pb::MessageClass::Transient,
+                    &[&eve]
+                ))
+                .await,
+                exp
+            );
+            ch.code("a TRANSIENT to outsider eve", &r, NOT_PERMITTED);
             live_until(&mut cc, &c, 1).await;
             cb.drain(QUIET).await;
             let at =
@@ -140,19 +191,19 @@ pub(super) fn to_chosen_members() -> Case {
                 at(&cc) == ["psst"] && at(&cb).is_empty(),
                 format!("live at carol {:?}, at bob {:?}", at(&cc), at(&cb)),
             );
-            tryv!(send_ack_seq(&mut cc, &c, "c-1", "to all", 3).await, exp);
+            tryv!(send_ack_seq(&mut cc, &c, "c-1", "to all", 4).await, exp);
             cb.drain(Duration::from_millis(50)).await;
             let bobs = tryv!(stream(&mut cb, &wb, &c).await, exp);
             let carols = tryv!(stream(&mut cc, &wc, &c).await, exp);
             ch.that(
-                seqs(&bobs) == [1, 2, 3] && seqs(&carols) == [1, 3],
+                seqs(&bobs) == [1, 2, 3, 4] && seqs(&carols) == [1, 3, 4],
                 format!(
                     "streams: bob {}, carol {}",
                     show_all(&bobs),
                     show_all(&carols)
                 ),
             );
-            ch.done(exp, [co, cb, cc]).await
+            ch.done(exp, [co, co2, cb, cc]).await
         },
     )
 }

@@ -52,16 +52,21 @@ pub(super) fn profile() -> Case {
             "GROUP-3.1",
         ],
         Level::Must,
-        "The owner and admins change a group's profile with set_info: the fields it carries change, and an INFO_CHANGED notice names them (with the new name). info shows the name and avatar URL to everyone and the announcement and attributes to members; a set_info that changes nothing is skipped. A text past its limit (avatar URL 1,024, announcement 4,096, attribute key 64, key and value 256 bytes) or more than 16 attributes after the change is BAD_REQUEST and changes nothing.",
+        "The owner and admins change a group's profile with set_info: the fields it carries change, and an INFO_CHANGED notice names them (with the new name). info shows the name and avatar URL to everyone and the announcement and attributes to members; a set_info that changes nothing is skipped. A text past its limit (name 128, avatar URL 1,024, announcement 4,096, attribute key 1 to 64, key and value 256 bytes) or more than 16 attributes after the change is BAD_REQUEST and changes nothing. An admin removes attributes.",
         |t| async move {
             let s = server(&t);
-            let [own, bob, dave] = names(["own", "bob", "dave"]);
+            let [own, bob, dave, adm] = names(["own", "bob", "dave", "adm"]);
             let (gid, c) = new_group();
-            let exp = "member bob's set_info: 0x10A; the owner's set_info of name, avatar, announcement and {topic: rust}: seq 2, its answer with the new name and avatar and without the announcement, bob pushed INFO_CHANGED naming the 4 fields and the name; bob's info shows all of it, outsider dave's only name and avatar; the same set_info again: seq 0; an avatar of 1,025, an announcement of 4,097 bytes, a 65-byte key, a 257-byte attribute, a 17th attribute: 0x100 each and the profile unchanged; an announcement of 4,096 bytes and 15 more attributes of 256 bytes: seq 3";
-            let ((mut co, _), (mut cb, _), (mut cd, _)) = loginsv!(s, &own, &bob, &dave);
+            let exp = "member bob's set_info: 0x10A; the owner's set_info of name, avatar, announcement and {topic: rust}: seq 2, its answer with the new name and avatar and without the announcement, bob pushed INFO_CHANGED naming the 4 fields and the name; bob's info shows all of it, outsider dave's only name and avatar; the same set_info again: seq 0; an avatar of 1,025, an announcement of 4,097 bytes, a 65-byte key, a 257-byte attribute, a 17th attribute, a 129-byte name, an empty key: 0x100 each and the profile unchanged; an announcement of 4,096 bytes and 15 more attributes of 256 bytes: seq 4; admin adm removes topic: seq 5, 15 attributes left, topic gone";
+            let ((mut co, _), (mut cb, _), (mut cd, _), (mut ca, _)) =
+                loginsv!(s, &own, &bob, &dave, &adm);
             let mut ch = Checks::default();
             tryv!(
-                group_ok(&mut co, &gid, create("Before", false, &[&bob]), 1).await,
+                group_ok(&mut co, &gid, create("Before", false, &[&bob, &adm]), 1).await,
+                exp
+            );
+            tryv!(
+                group_ok(&mut co, &gid, set_role(&[&adm], pb::GroupRole::Admin), 2).await,
                 exp
             );
             let change = || {
@@ -84,7 +89,7 @@ pub(super) fn profile() -> Case {
                 exp
             );
             if let Some(r) = tryv!(
-                ch.replied(&mut co, &gid, change(), "the owner's set_info", 2)
+                ch.replied(&mut co, &gid, change(), "the owner's set_info", 3)
                     .await,
                 exp
             ) {
@@ -97,7 +102,7 @@ pub(super) fn profile() -> Case {
                     format!("the change's answer {}", describe_profile(&g)),
                 );
             }
-            ch.pushed_at("bob", &mut cb, &c, 2, |m| {
+            ch.pushed_at("bob", &mut cb, &c, 3, |m| {
                 is_notice(m, Kind::InfoChanged, &own, Some(&[]))
                     && notice_of(m).is_some_and(|n| {
                         let mut fields = n.fields.clone();
@@ -162,6 +167,14 @@ pub(super) fn profile() -> Case {
                     "16 more attributes (17 in all)",
                     set_info(|i| i.set_attributes = many(MAX_ATTRIBUTES, 8)),
                 ),
+                (
+                    "a name of 129 bytes",
+                    set_info(|i| i.name = Some("n".repeat(MAX_GROUP_NAME + 1))),
+                ),
+                (
+                    "an empty key",
+                    set_info(|i| i.set_attributes = [(String::new(), "v".into())].into()),
+                ),
             ];
             for (what, op) in refusals {
                 tryv!(ch.refused(&mut co, &gid, op, what, BAD_REQUEST).await, exp);
@@ -181,7 +194,7 @@ pub(super) fn profile() -> Case {
                     &gid,
                     at_limits,
                     "every limit reached, none passed",
-                    3
+                    4
                 )
                 .await,
                 exp
@@ -195,7 +208,22 @@ pub(super) fn profile() -> Case {
                     g.attributes.len()
                 ),
             );
-            ch.done(exp, [co, cb, cd]).await
+            let remove = set_info(|i| i.remove_attributes = vec!["topic".into()]);
+            tryv!(
+                ch.replied(&mut ca, &gid, remove, "admin adm removes topic", 5)
+                    .await,
+                exp
+            );
+            let g = tryv!(info(&mut cb, &gid).await, exp);
+            ch.that(
+                g.attributes.len() == MAX_ATTRIBUTES - 1 && !g.attributes.contains_key("topic"),
+                format!(
+                    "after the removal, {} attributes: {:?}",
+                    g.attributes.len(),
+                    g.attributes.keys()
+                ),
+            );
+            ch.done(exp, [co, cb, cd, ca]).await
         },
     )
 }

@@ -78,7 +78,7 @@ pub(super) fn refused_while_muted() -> Case {
             let s = server(&t);
             let [own, adm, bob, carol] = names(["own", "adm", "bob", "carol"]);
             let (gid, c) = new_group();
-            let exp = "create (1), adm made admin (2); adm mutes bob for 600 s (3, MUTED naming bob, until = notice time + 600,000 ms); bob's CONTENT and STATUS: 0x10E, last_seq stays 3, carol sees bob's end in info; the owner unmutes bob (4, MUTED until 0) and bob sends (5); adm mutes the group (6, MUTED_ALL): carol 0x10E, adm (7) and the owner (8) send, info muted_all; the owner puts carol on the speaking list (9, SPEAKING_ALLOWED) and she sends (10); the owner lifts the group's mute (11, UNMUTED_ALL) and bob sends (12)";
+            let exp = "create (1), adm made admin (2); adm mutes bob for 600 s (3, MUTED naming bob, until = notice time + 600,000 ms); bob's CONTENT, STATUS and TRANSIENT: 0x10E, nothing relayed to carol, last_seq stays 3, carol sees bob's end in info; the owner unmutes bob (4, MUTED until 0) and bob sends (5); adm mutes the group (6, MUTED_ALL): carol 0x10E, adm (7) and the owner (8) send, info muted_all; the owner mutes adm (9) and adm is refused; the owner puts carol on the speaking list (10, SPEAKING_ALLOWED) and she sends (11); the owner lifts the group's mute (12, UNMUTED_ALL) and bob sends (13)";
             let ((mut co, _), (mut ca, _), (mut cb, _), (mut cc, _)) =
                 loginsv!(s, &own, &adm, &bob, &carol);
             let mut ch = Checks::default();
@@ -135,6 +135,23 @@ pub(super) fn refused_while_muted() -> Case {
                 .await,
                 exp
             );
+            tryv!(
+                refused_send(
+                    &mut ch,
+                    &mut cb,
+                    &c,
+                    "bob's ringing while muted",
+                    pb::MessageClass::Transient
+                )
+                .await,
+                exp
+            );
+            cc.drain(QUIET).await;
+            let relayed = live(&cc, &c);
+            ch.that(
+                relayed.is_empty(),
+                format!("live at carol from muted bob {}", show_all(&relayed)),
+            );
             let last = tryv!(last_seq(&mut co, &c).await, exp);
             ch.that(
                 last == 3,
@@ -183,21 +200,37 @@ pub(super) fn refused_while_muted() -> Case {
             let g = tryv!(info(&mut cc, &gid).await, exp);
             ch.that(g.muted_all, format!("carol's info {}", describe_speech(&g)));
             tryv!(
+                ch.replied(&mut co, &gid, mute(&[&adm], 600), "the owner mutes adm", 9)
+                    .await,
+                exp
+            );
+            tryv!(
+                refused_send(
+                    &mut ch,
+                    &mut ca,
+                    &c,
+                    "adm muted by the owner",
+                    pb::MessageClass::Content
+                )
+                .await,
+                exp
+            );
+            tryv!(
                 ch.replied(
                     &mut co,
                     &gid,
                     allow_speaking(&[&carol], true),
                     "the owner lets carol speak",
-                    9
+                    10
                 )
                 .await,
                 exp
             );
-            ch.pushed_at("carol", &mut cc, &c, 9, |m| {
+            ch.pushed_at("carol", &mut cc, &c, 10, |m| {
                 is_notice(m, Kind::SpeakingAllowed, &own, Some(&[&carol]))
             })
             .await;
-            sends(&mut ch, &mut cc, &c, "carol on the speaking list", 10).await;
+            sends(&mut ch, &mut cc, &c, "carol on the speaking list", 11).await;
             let g = tryv!(info(&mut cb, &gid).await, exp);
             ch.that(
                 speech_of(&g, &carol) == Some((0, true)),
@@ -209,16 +242,16 @@ pub(super) fn refused_while_muted() -> Case {
                     &gid,
                     mute_all(false),
                     "the owner lifts the group's mute",
-                    11
+                    12
                 )
                 .await,
                 exp
             );
-            ch.pushed_at("bob", &mut cb, &c, 11, |m| {
+            ch.pushed_at("bob", &mut cb, &c, 12, |m| {
                 is_notice(m, Kind::UnmutedAll, &own, Some(&[]))
             })
             .await;
-            sends(&mut ch, &mut cb, &c, "bob after the group's mute", 12).await;
+            sends(&mut ch, &mut cb, &c, "bob after the group's mute", 13).await;
             ch.done(exp, [co, ca, cb, cc]).await
         },
     )
@@ -262,7 +295,7 @@ pub(super) fn who_mutes_whom() -> Case {
             let s = server(&t);
             let [own, adm, bob, carol, dave] = names(["own", "adm", "bob", "carol", "dave"]);
             let (gid, c) = new_group();
-            let exp = "member bob's mute, mute_all and allow_speaking: 0x10A; adm muting the owner or himself, the owner muting himself: 0x10A; the owner muting [carol, outsider dave] or putting dave on the list: 0x10A, carol not muted; a mute one second past 30 days: 0x100; unmute of unmuted carol, mute_all off, allow_speaking off for carol: seq 0; a 30-day mute of carol: seq 3; carol leaves (4) and joins again (5) unmuted, and sends (6)";
+            let exp = "member bob's mute, mute_all and allow_speaking: 0x10A; adm muting the owner or himself, the owner muting himself: 0x10A; the owner muting [carol, outsider dave] or putting dave on the list: 0x10A, carol not muted; a mute one second past 30 days: 0x100; unmute of unmuted carol, mute_all off, allow_speaking off for carol: seq 0; a 30-day mute of carol: seq 3; carol leaves (4) and joins again (5) unmuted, and sends (6); a 1-second mute of carol (7): refused at once, her text acked (8) once it has ended";
             let ((mut co, _), (mut ca, _), (mut cb, _), (mut cc, _)) =
                 loginsv!(s, &own, &adm, &bob, &carol);
             let mut ch = Checks::default();
@@ -367,6 +400,30 @@ pub(super) fn who_mutes_whom() -> Case {
                 format!("carol back in the group {}", describe_speech(&g)),
             );
             sends(&mut ch, &mut cc, &c, "carol after joining again", 6).await;
+            tryv!(
+                ch.replied(
+                    &mut co,
+                    &gid,
+                    mute(&[&carol], 1),
+                    "a 1-second mute of carol",
+                    7
+                )
+                .await,
+                exp
+            );
+            tryv!(
+                refused_send(
+                    &mut ch,
+                    &mut cc,
+                    &c,
+                    "carol in her short mute",
+                    pb::MessageClass::Content
+                )
+                .await,
+                exp
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(1_300)).await;
+            sends(&mut ch, &mut cc, &c, "carol after her mute ended", 8).await;
             ch.done(exp, [co, ca, cb, cc]).await
         },
     )

@@ -60,11 +60,11 @@ pub(super) fn apply(
                 _ => return Ok(WriteResult::NotMember),
             };
             // [GROUP-4.5]: judged at the commit's time, like membership above.
-            if let Some(sender) = record.member(&message.sender)
-                && !record.may_speak(sender, now_ms)
+            if let Some(silence) = record
+                .member(&message.sender)
+                .and_then(|sender| record.silence(sender, now_ms))
             {
-                let until_ms = sender.is_muted(now_ms).then_some(sender.muted_until_ms);
-                return Ok(WriteResult::Muted { until_ms });
+                return Ok(WriteResult::Muted(silence));
             }
             // [GROUP-4.6]: a directed message names members only, and reaches them and the
             // sender, in the order they joined.

@@ -21,7 +21,9 @@ const KNOWN_FLAGS: u8 = PRIVATE | DISMISSED | MUTED_ALL | MEMBER_SPEECH | PROFIL
 /// Bytes of a member besides its user id: role, joined seq, mute end, speaking-list bit.
 const MEMBER_FIXED: usize = 1 + 8 + 8 + 1;
 
-/// Encodes a group record: format, flags, name, member count, members, pending count, pending.
+/// Encodes a group record: format, flags, name, member count, members (user, role, joined seq,
+/// mute end, speaking-list bit), pending count, pending, then the profile (avatar URL,
+/// announcement, attribute count, attributes).
 pub(crate) fn encode(g: &GroupRecord) -> Vec<u8> {
     let mut out = Vec::with_capacity(
         16 + g.name.len()

@@ -117,14 +117,36 @@ impl GroupRecord {
         self.pending.iter().any(|p| p == user)
     }
 
-    /// Whether `member` may send at `now_ms` ([GROUP-4.5]): not muted, and when the group is
-    /// muted as a whole, the owner, an admin or on the speaking list.
+    /// Whether `member` may send at `now_ms` ([GROUP-4.5]).
     pub fn may_speak(&self, member: &GroupMember, now_ms: u64) -> bool {
-        !member.is_muted(now_ms)
-            && (!self.muted_all
-                || member.speaking_allowed
-                || matches!(member.role, GroupRole::Owner | GroupRole::Admin))
+        self.silence(member, now_ms).is_none()
     }
+
+    /// Why `member` may not send at `now_ms` ([GROUP-4.5]), `None` if they may: their own mute,
+    /// or the group muted as a whole while they are neither the owner, an admin nor on the
+    /// speaking list.
+    pub fn silence(&self, member: &GroupMember, now_ms: u64) -> Option<Silence> {
+        if member.is_muted(now_ms) {
+            return Some(Silence::Muted {
+                until_ms: member.muted_until_ms,
+            });
+        }
+        let spared =
+            member.speaking_allowed || matches!(member.role, GroupRole::Owner | GroupRole::Admin);
+        (self.muted_all && !spared).then_some(Silence::GroupMuted)
+    }
+}
+
+/// Why a member may not send now ([GROUP-4.5]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Silence {
+    /// Their own mute, until then (ms since the Unix epoch).
+    Muted {
+        /// When it ends.
+        until_ms: u64,
+    },
+    /// The group is muted as a whole.
+    GroupMuted,
 }
 
 /// An operation on a group ([GROUP-2.3]); `info` is a read, not a write.

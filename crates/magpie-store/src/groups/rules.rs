@@ -257,6 +257,8 @@ pub(crate) fn plan(
                     m.role = GroupRole::Member;
                 } else if m.user == *to {
                     m.role = GroupRole::Owner;
+                    // [GROUP-1.5]: the owner is never muted, and nobody could lift it.
+                    m.muted_until_ms = 0;
                 }
             }
             Ok(Plan {
@@ -476,7 +478,9 @@ fn apply_info(
     for k in &change.remove_attributes {
         attributes.remove(k);
     }
-    if attributes.len() > change.max_attributes {
+    // Judged on the result, but a change that does not add to a group past a lowered limit
+    // goes through ([GROUP-1.6]).
+    if attributes.len() > change.max_attributes && attributes.len() > record.attributes.len() {
         return Err(GroupDenied::TooManyAttributes {
             limit: change.max_attributes,
         });
@@ -773,6 +777,56 @@ mod tests {
                 .expect("skip")
                 .notice
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn a_muted_member_made_owner_is_unmuted() {
+        let g = created(false);
+        let muted = plan(
+            Some(&g),
+            "own",
+            &GroupOp::Mute(s(&["mem"]), 60_000),
+            10,
+            NOW,
+        )
+        .expect("mute")
+        .record;
+        let t = plan(
+            Some(&muted),
+            "own",
+            &GroupOp::Transfer("mem".into()),
+            10,
+            NOW,
+        )
+        .expect("transfer")
+        .record;
+        let owner = t.member("mem").expect("owner");
+        assert!(!owner.is_muted(NOW) && t.may_speak(owner, NOW));
+    }
+
+    #[test]
+    fn a_group_past_a_lowered_attribute_limit_may_still_change() {
+        let mut g = created(false);
+        g.attributes = [("a", "1"), ("b", "2"), ("c", "3")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        let change = |f: fn(&mut InfoChange)| {
+            let mut c = InfoChange {
+                max_attributes: 2,
+                ..InfoChange::default()
+            };
+            f(&mut c);
+            GroupOp::SetInfo(c)
+        };
+        let rename = change(|c| c.name = Some("renamed".into()));
+        assert!(plan(Some(&g), "own", &rename, 10, NOW).is_ok());
+        let replace = change(|c| c.set_attributes = [("a".to_owned(), "9".to_owned())].into());
+        assert!(plan(Some(&g), "own", &replace, 10, NOW).is_ok());
+        let add = change(|c| c.set_attributes = [("d".to_owned(), "4".to_owned())].into());
+        assert_eq!(
+            plan(Some(&g), "own", &add, 10, NOW).err(),
+            Some(GroupDenied::TooManyAttributes { limit: 2 })
         );
     }
 }

@@ -257,6 +257,13 @@ impl GroupCommand {
                 };
                 (u.target, Op::AllowSpeaking(allow))
             }
+            GroupCommand::DisallowSpeaking(u) => {
+                let allow = pb::GroupAllowSpeaking {
+                    users: u.users,
+                    allowed: false,
+                };
+                (u.target, Op::AllowSpeaking(allow))
+            }
             GroupCommand::SetInfo {
                 target,
                 name,
@@ -273,13 +280,6 @@ impl GroupCommand {
                     remove_attributes: remove,
                 };
                 (target, Op::SetInfo(Box::new(info)))
-            }
-            GroupCommand::DisallowSpeaking(u) => {
-                let allow = pb::GroupAllowSpeaking {
-                    users: u.users,
-                    allowed: false,
-                };
-                (u.target, Op::AllowSpeaking(allow))
             }
             GroupCommand::Info {
                 target,
