@@ -15,6 +15,9 @@ pub struct Stored<T> {
     pub offset: u64,
     /// The message or read marker.
     pub item: T,
+    /// Pushed silently: of a group the user asked not to be disturbed by (`spec/groups.md`
+    /// §1.7), to show without an alert. Events that come by SYNC are never silent.
+    pub silent: bool,
 }
 
 impl<T> Stored<T> {

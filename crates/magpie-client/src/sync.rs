@@ -188,7 +188,7 @@ impl SyncState {
                             break;
                         }
                         highest = event.offset;
-                        self.apply(event, &mut out.events);
+                        self.apply(event, push.silent, &mut out.events);
                     }
                 }
             }
@@ -225,7 +225,7 @@ impl SyncState {
             }
             // A reply holds the next events the stream has: a jump is not a gap.
             progressed = true;
-            self.apply(event, &mut out.events);
+            self.apply(event, false, &mut out.events);
         }
         self.wanted = self.wanted.max(reply.head);
         if self.wanted == u64::MAX {
@@ -259,8 +259,9 @@ impl SyncState {
         })
     }
 
-    /// Processes one event, in order: moves the cursor and emits it unless it was seen.
-    fn apply(&mut self, event: pb::Event, out: &mut Vec<Event>) {
+    /// Processes one event, in order: moves the cursor and emits it unless it was seen;
+    /// `silent` when a PUSH said so.
+    fn apply(&mut self, event: pb::Event, silent: bool, out: &mut Vec<Event>) {
         if let Some((_, highest)) = self.cursor.as_mut() {
             *highest = event.offset;
         }
@@ -272,11 +273,14 @@ impl SyncState {
                 out.push(Event::Message(Stored {
                     offset,
                     item: message,
+                    silent,
                 }));
             }
-            Some(pb::event::Kind::Read(read)) => {
-                out.push(Event::Read(Stored { offset, item: read }))
-            }
+            Some(pb::event::Kind::Read(read)) => out.push(Event::Read(Stored {
+                offset,
+                item: read,
+                silent,
+            })),
             // A message already emitted (same conversation and seq), or a kind from a later
             // revision: skipped, but the cursor moved past it.
             Some(pb::event::Kind::Message(_)) | None => {}
@@ -539,6 +543,7 @@ mod tests {
                 online: true,
                 ..Default::default()
             }],
+            silent: false,
         });
         assert_eq!(offsets(&out.events), ["live", "presence"]);
         assert_eq!(out.sync, None);

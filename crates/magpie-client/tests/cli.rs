@@ -466,5 +466,36 @@ async fn group_create_send_and_info() {
     assert_eq!(mine["groups"].as_array().map(Vec::len), Some(1));
     assert!(mine.get("next").is_none(), "the list is complete: {mine}");
 
+    // Carol asks not to be disturbed: her next push of the group is silent.
+    let out = magpie_as(&addr, "carol", &["group", "do-not-disturb"], &["team"]).await;
+    assert!(out.success, "{}", out.stderr);
+    assert_eq!(json_lines(&out.stdout)[0]["seq"], 0, "no notice");
+    let listen = {
+        let addr = addr.clone();
+        tokio::spawn(async move {
+            magpie_as(
+                &addr,
+                "carol",
+                &["listen"],
+                &["--new-only", "--count", "1", "--timeout", "10"],
+            )
+            .await
+        })
+    };
+    // The listener skips what came before it connected: send until it has heard one.
+    for _ in 0..20 {
+        if listen.is_finished() {
+            break;
+        }
+        let out = magpie_as(&addr, "alice", &["send"], &["--to", "g:team", "shh"]).await;
+        assert!(out.success, "{}", out.stderr);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let out = listen.await.expect("listener");
+    assert!(out.success, "{}", out.stderr);
+    let line = &json_lines(&out.stdout)[0];
+    assert_eq!(line["text"], "shh", "{line}");
+    assert_eq!(line["silent"], true, "{line}");
+
     server.shutdown().await;
 }

@@ -248,6 +248,9 @@ pub enum WriteResult {
         offsets: Vec<(String, u64)>,
         /// A retry: these are the first append's values.
         duplicate: bool,
+        /// Of the participants, those who asked not to be disturbed by the group: their pushes
+        /// are silent ([GROUP-1.7]). Empty for a 1:1 message and for a retry.
+        silent: Vec<String>,
     },
     /// The client message id was already used for different content; nothing was stored.
     ClientIdReused,

@@ -130,6 +130,7 @@ fn a_retry_is_stored_once_and_a_reused_id_is_refused() {
         time_ms,
         offsets,
         duplicate: false,
+        silent,
     } = first[0].clone()
     else {
         panic!("{first:?}")
@@ -149,7 +150,8 @@ fn a_retry_is_stored_once_and_a_reused_id_is_refused() {
             seq,
             time_ms,
             offsets,
-            duplicate: true
+            duplicate: true,
+            silent,
         }
     );
     assert!(matches!(

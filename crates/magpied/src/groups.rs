@@ -105,6 +105,8 @@ fn page(
                 0
             },
             speaking_allowed: m.speaking_allowed,
+            // [GROUP-1.7]: the viewer's own setting only.
+            do_not_disturb: m.do_not_disturb && m.user == viewer,
         };
         // The tag and length prefix of a repeated message field take at most 4 bytes here.
         used += member.encoded_len() + 4;
@@ -189,6 +191,7 @@ fn to_request(shared: &Shared, op: pb::group::Op) -> Result<Request, (RequestCod
         Op::MuteAll(m) => GroupOp::MuteAll(m.on),
         Op::AllowSpeaking(a) => GroupOp::AllowSpeaking(a.users, a.allowed),
         Op::SetInfo(i) => GroupOp::SetInfo(info_change(&shared.settings, *i)?),
+        Op::DoNotDisturb(d) => GroupOp::DoNotDisturb(d.on),
         Op::Info(q) => {
             return Ok(Request::Info {
                 members_from: q.members_from,
@@ -339,7 +342,15 @@ pub(crate) fn start_group(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, g: pb::Gr
             if let Some(notice) = &notice {
                 // [GROUP-3.2]: pushed like any event.
                 let message = to_proto(notice, &notice.sender);
-                push_stored(&pusher, &ctx.id.app, message, &offsets);
+                // [GROUP-1.7]: silent for the members who asked (not for those it tells who
+                // are no longer members).
+                let silent: Vec<String> = record
+                    .members
+                    .iter()
+                    .filter(|m| m.do_not_disturb)
+                    .map(|m| m.user.clone())
+                    .collect();
+                push_stored(&pusher, &ctx.id.app, message, &offsets, &silent);
             }
             Body::GroupReply(pb::GroupReply {
                 group: Some(Box::new(summary(&g.group_id, &record))),

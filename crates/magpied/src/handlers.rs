@@ -322,6 +322,7 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
             time_ms,
             offsets,
             duplicate,
+            silent,
         } => {
             let message_id = format!("{conversation}/{seq}");
             if !duplicate {
@@ -331,7 +332,7 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
                     server_time_ms: time_ms,
                     ..template
                 };
-                push_stored(&pusher, &ctx.id.app, message, &offsets);
+                push_stored(&pusher, &ctx.id.app, message, &offsets, &silent);
             }
             Body::SendAck(pb::SendAck {
                 message_id,
@@ -381,11 +382,14 @@ pub(crate) fn commit_then(
 /// Pushes a stored message's events ([SYNC-4.2]): `offsets` gives each reader's offset.
 /// `template` is the message as delivered; only its `peer` differs per reader, and the last
 /// session pushed to gets `template` itself.
+/// Pushes a stored message's event to each user of `offsets` (their stream's offset for it),
+/// silently ([GROUP-1.7]) to those in `silent`.
 pub(crate) fn push_stored(
     shared: &Shared,
     app: &str,
     template: pb::Message,
     offsets: &[(String, u64)],
+    silent: &[String],
 ) {
     let mut template = Some(template);
     let readers = offsets.iter().map(|(user, _)| user.as_str());
@@ -400,6 +404,7 @@ pub(crate) fn push_stored(
         };
         pb::Push {
             events: vec![event],
+            silent: silent.contains(user),
             ..Default::default()
         }
     });

@@ -10,6 +10,7 @@ macro_rules! loginsv {
 }
 
 mod directed;
+mod disturb;
 mod helpers;
 mod limits;
 mod members;
@@ -47,5 +48,6 @@ pub(crate) fn cases() -> Vec<Case> {
         speech::who_mutes_whom(),
         profile::profile(),
         directed::to_chosen_members(),
+        disturb::silent_pushes(),
     ]
 }

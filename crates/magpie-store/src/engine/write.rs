@@ -77,13 +77,24 @@ pub(super) fn apply(
                 .map(|m| m.user.as_str())
                 .filter(|u| message.visible_to(u))
                 .collect();
+            // [GROUP-1.7]: who of them gets silent pushes.
+            let silent: Vec<String> = record
+                .members
+                .iter()
+                .filter(|m| m.do_not_disturb && users.contains(&m.user.as_str()))
+                .map(|m| m.user.clone())
+                .collect();
             // One offset per member would make the dedup record as large as the group.
             let retry = Retry {
                 dedup_key,
                 content_hash,
                 keep_offsets: false,
             };
-            append_new(cx, app, message, retry, &users, now_ms)
+            let mut appended = append_new(cx, app, message, retry, &users, now_ms)?;
+            if let WriteResult::Appended { silent: s, .. } = &mut appended {
+                *s = silent;
+            }
+            Ok(appended)
         }
         Write::Group {
             app,
@@ -136,8 +147,10 @@ pub(super) fn apply(
                     (Some(stored), offsets)
                 }
             };
-            // Every change writes a notice; a request that changed nothing writes nothing.
-            if plan.notice.is_some() {
+            // Every change of what members see writes a notice; a member's own setting
+            // ([GROUP-1.7]) changes the record alone; a request that changed nothing writes
+            // nothing.
+            if plan.notice.is_some() || current.as_ref() != Some(&record) {
                 index_members(cx, app, group, current.as_ref(), &record);
                 cx.put(
                     Tracked::Groups,
@@ -237,6 +250,7 @@ fn first_append(
         time_ms: first.time_ms,
         offsets: first.offsets,
         duplicate: true,
+        silent: Vec::new(),
     }))
 }
 
@@ -278,6 +292,7 @@ fn append_new(
         time_ms: stored.time_ms,
         offsets,
         duplicate: false,
+        silent: Vec::new(),
     })
 }
 

@@ -18,7 +18,12 @@ const MEMBER_SPEECH: u8 = 1 << 3;
 const PROFILE: u8 = 1 << 4;
 const KNOWN_FLAGS: u8 = PRIVATE | DISMISSED | MUTED_ALL | MEMBER_SPEECH | PROFILE;
 
-/// Bytes of a member besides its user id: role, joined seq, mute end, speaking-list bit.
+/// A member's flag bits, after its mute end: on the speaking list, do-not-disturb. Records
+/// written before do-not-disturb hold 0 or 1.
+const SPEAKING: u8 = 1;
+const DO_NOT_DISTURB: u8 = 1 << 1;
+
+/// Bytes of a member besides its user id: role, joined seq, mute end, member flags.
 const MEMBER_FIXED: usize = 1 + 8 + 8 + 1;
 
 /// Encodes a group record: format, flags, name, member count, members (user, role, joined seq,
@@ -48,7 +53,8 @@ pub(crate) fn encode(g: &GroupRecord) -> Vec<u8> {
         out.push(m.role as u8);
         out.extend_from_slice(&m.joined_seq.to_be_bytes());
         out.extend_from_slice(&m.muted_until_ms.to_be_bytes());
-        out.push(u8::from(m.speaking_allowed));
+        let flag = |on: bool, bit: u8| if on { bit } else { 0 };
+        out.push(flag(m.speaking_allowed, SPEAKING) | flag(m.do_not_disturb, DO_NOT_DISTURB));
     }
     out.extend_from_slice(&(g.pending.len() as u32).to_be_bytes());
     for p in &g.pending {
@@ -87,29 +93,27 @@ pub(crate) fn decode(key: &[u8], value: &[u8]) -> Result<GroupRecord, StoreError
         let role = GroupRole::from_u8(role)
             .ok_or_else(|| StoreError::corrupt("group", key, format!("role {role} of {user}")))?;
         let joined_seq = r.u64()?;
-        let (muted_until_ms, speaking_allowed) = if speech {
+        let (muted_until_ms, member_flags) = if speech {
             let until = r.u64()?;
-            let allowed = match r.u8()? {
-                0 => false,
-                1 => true,
-                other => {
-                    return Err(StoreError::corrupt(
-                        "group",
-                        key,
-                        format!("speaking bit {other} of {user}"),
-                    ));
-                }
-            };
-            (until, allowed)
+            let member_flags = r.u8()?;
+            if member_flags & !(SPEAKING | DO_NOT_DISTURB) != 0 {
+                return Err(StoreError::corrupt(
+                    "group",
+                    key,
+                    format!("member flags {member_flags:#04x} of {user}"),
+                ));
+            }
+            (until, member_flags)
         } else {
-            (0, false)
+            (0, 0)
         };
         members.push(GroupMember {
             user,
             role,
             joined_seq,
             muted_until_ms,
-            speaking_allowed,
+            speaking_allowed: member_flags & SPEAKING != 0,
+            do_not_disturb: member_flags & DO_NOT_DISTURB != 0,
         });
     }
     let count = r.u32()?;
@@ -159,6 +163,7 @@ mod tests {
         muted.muted_until_ms = 1_700_000_000_123;
         let mut allowed = member("adm", GroupRole::Admin, 1);
         allowed.speaking_allowed = true;
+        allowed.do_not_disturb = true;
         let g = GroupRecord {
             name: "Team ✓".into(),
             private: true,
@@ -219,7 +224,7 @@ mod tests {
         // The last member's speaking bit sits before the pending count (4), the empty avatar
         // and announcement (2 each) and the attribute count (4).
         let last_member_byte = bytes.len() - 4 - 2 - 2 - 4 - 1;
-        bytes[last_member_byte] = 2;
+        bytes[last_member_byte] = 1 << 2;
         assert!(decode(b"k", &bytes).is_err());
     }
 }

@@ -51,6 +51,8 @@ pub struct GroupMember {
     pub muted_until_ms: u64,
     /// On the speaking list: may send while the group is muted as a whole ([GROUP-1.5]).
     pub speaking_allowed: bool,
+    /// Asked not to be disturbed by the group: their pushes are silent ([GROUP-1.7]).
+    pub do_not_disturb: bool,
 }
 
 impl GroupMember {
@@ -62,6 +64,7 @@ impl GroupMember {
             joined_seq: 0,
             muted_until_ms: 0,
             speaking_allowed: false,
+            do_not_disturb: false,
         }
     }
 
@@ -187,6 +190,8 @@ pub enum GroupOp {
     AllowSpeaking(Vec<String>, bool),
     /// The profile changes ([GROUP-1.6]).
     SetInfo(InfoChange),
+    /// The actor's own do-not-disturb is set (`true`) or cleared ([GROUP-1.7]).
+    DoNotDisturb(bool),
 }
 
 /// A change of a group's profile: the fields given change, the rest stay ([GROUP-1.6]). The
@@ -224,7 +229,8 @@ impl GroupOp {
             | GroupOp::Leave
             | GroupOp::Dismiss
             | GroupOp::MuteAll(_)
-            | GroupOp::SetInfo(_) => &[],
+            | GroupOp::SetInfo(_)
+            | GroupOp::DoNotDisturb(_) => &[],
         }
     }
 }

@@ -385,6 +385,14 @@ pub(crate) fn plan(
                 pending: false,
             })
         }
+        GroupOp::DoNotDisturb(on) => {
+            // [GROUP-1.7]: the member's own setting; no notice either way.
+            let Some(me) = record.members.iter_mut().find(|m| m.user == actor) else {
+                return Err(denied("not a member"));
+            };
+            me.do_not_disturb = *on;
+            Ok(unchanged(record))
+        }
         GroupOp::SetInfo(change) => {
             if !is_admin {
                 return Err(denied(
@@ -828,5 +836,22 @@ mod tests {
             plan(Some(&g), "own", &add, 10, NOW).err(),
             Some(GroupDenied::TooManyAttributes { limit: 2 })
         );
+    }
+
+    #[test]
+    fn do_not_disturb_is_a_members_own_setting_without_a_notice() {
+        let g = created(false);
+        assert!(matches!(
+            plan(Some(&g), "outsider", &GroupOp::DoNotDisturb(true), 10, NOW),
+            Err(GroupDenied::NotPermitted(_))
+        ));
+        let p = plan(Some(&g), "mem", &GroupOp::DoNotDisturb(true), 10, NOW).expect("set");
+        assert!(p.notice.is_none());
+        assert!(p.record.member("mem").expect("mem").do_not_disturb);
+        assert!(!p.record.member("adm").expect("adm").do_not_disturb);
+        // It ends with the membership.
+        let left = plan(Some(&p.record), "mem", &GroupOp::Leave, 10, NOW).expect("leave");
+        let back = plan(Some(&left.record), "mem", &GroupOp::Join, 10, NOW).expect("join");
+        assert!(!back.record.member("mem").expect("mem").do_not_disturb);
     }
 }

@@ -137,6 +137,15 @@ enum GroupCommand {
     AllowSpeaking(Users),
     /// Take the listed members off the speaking list (owner, admins).
     DisallowSpeaking(Users),
+    /// Ask not to be disturbed by the group: its messages still come, pushed silently (any
+    /// member, for yourself).
+    DoNotDisturb {
+        #[command(flatten)]
+        target: Target,
+        /// Be disturbed again.
+        #[arg(long)]
+        off: bool,
+    },
     /// Change the group's profile: only the options given change (owner, admins).
     SetInfo {
         #[command(flatten)]
@@ -263,6 +272,10 @@ impl GroupCommand {
                     allowed: false,
                 };
                 (u.target, Op::AllowSpeaking(allow))
+            }
+            GroupCommand::DoNotDisturb { target, off } => {
+                let dnd = pb::GroupDoNotDisturb { on: !off };
+                (target, Op::DoNotDisturb(dnd))
             }
             GroupCommand::SetInfo {
                 target,
@@ -479,6 +492,14 @@ mod tests {
             }))
         );
         assert!(try_parse(&["set-info", "team", "--set", "novalue"]).is_err());
+        assert_eq!(
+            parse(&["do-not-disturb", "team"]).1,
+            Op::DoNotDisturb(pb::GroupDoNotDisturb { on: true })
+        );
+        assert_eq!(
+            parse(&["do-not-disturb", "team", "--off"]).1,
+            Op::DoNotDisturb(pb::GroupDoNotDisturb { on: false })
+        );
         assert_eq!(
             parse(&["unmute-all", "team"]).1,
             Op::MuteAll(pb::GroupMuteAll { on: false })

@@ -37,6 +37,9 @@ pub(crate) struct EventView {
     /// A directed group message: the members it went to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) to_members: Option<Vec<String>>,
+    /// Pushed silently: the user asked not to be disturbed by the group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) silent: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) server_time_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -130,6 +133,9 @@ pub(crate) struct MemberView<'a> {
     /// May send while the group is muted as a whole.
     #[serde(skip_serializing_if = "is_false")]
     pub(crate) speaking_allowed: bool,
+    /// Your own entry only: you asked not to be disturbed by the group.
+    #[serde(skip_serializing_if = "is_false")]
+    pub(crate) do_not_disturb: bool,
 }
 
 /// The lowercase role name.
@@ -186,6 +192,7 @@ fn group_info_view(g: &pb::GroupInfo) -> GroupInfoView<'_> {
                 joined_seq: m.joined_seq,
                 muted_until_ms: m.muted_until_ms,
                 speaking_allowed: m.speaking_allowed,
+                do_not_disturb: m.do_not_disturb,
             })
             .collect(),
         pending: &g.pending,
@@ -326,7 +333,10 @@ fn message_view(kind: &'static str, offset: Option<u64>, m: &pb::Message) -> Eve
 /// The view of an event the CLI prints; `None` for connection events (logged instead).
 pub(crate) fn event_view(event: &Event) -> Option<EventView> {
     Some(match event {
-        Event::Message(m) => message_view("message", Some(m.offset), m),
+        Event::Message(m) => EventView {
+            silent: m.silent.then_some(true),
+            ..message_view("message", Some(m.offset), m)
+        },
         Event::Live(m) => message_view("live", None, m),
         Event::Read(r) => EventView {
             kind: "read",
@@ -371,6 +381,7 @@ mod tests {
     #[test]
     fn message_line() {
         let event = Event::Message(Stored {
+            silent: false,
             offset: 4,
             item: pb::Message {
                 conversation_id: "d:alice:bob".into(),
@@ -412,6 +423,7 @@ mod tests {
                         joined_seq: 1,
                         muted_until_ms: 1_767_225_600_000,
                         speaking_allowed: true,
+                        do_not_disturb: false,
                     },
                 ],
                 muted_all: true,
