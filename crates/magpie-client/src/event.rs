@@ -16,7 +16,8 @@ pub struct Stored<T> {
     /// The message or read marker.
     pub item: T,
     /// Pushed silently: of a group the user asked not to be disturbed by (`spec/groups.md`
-    /// §1.7), to show without an alert. Events that come by SYNC are never silent.
+    /// §1.7), to show without an alert. Events that come by SYNC, and read markers, are never
+    /// silent.
     pub silent: bool,
 }
 

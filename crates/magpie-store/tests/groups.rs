@@ -446,6 +446,30 @@ fn a_users_groups_follow_joins_roles_kicks_and_dismissals() {
     in_group("third", "carol", GroupOp::Dismiss);
     assert_eq!(mine("bob", "", 10), [("team".to_owned(), GroupRole::Admin)]);
     assert_eq!(mine("own", "", 10).len(), 2);
-    assert!(mine("carol", "", 10).iter().all(|(g, _)| g == "other"));
+    assert_eq!(
+        mine("carol", "", 10),
+        [("other".to_owned(), GroupRole::Member)]
+    );
     assert!(mine("nobody", "", 10).is_empty());
+    // Invite, leave and transfer move the index too.
+    in_group("team", "own", GroupOp::Invite(users(&["carol"])));
+    in_group("team", "bob", GroupOp::Leave);
+    in_group("team", "own", GroupOp::Transfer("carol".into()));
+    let mut carols = mine("carol", "", 10);
+    carols.sort();
+    assert_eq!(
+        carols,
+        [
+            ("other".to_owned(), GroupRole::Member),
+            ("team".to_owned(), GroupRole::Owner)
+        ]
+    );
+    assert!(mine("bob", "", 10).is_empty());
+    assert!(mine("own", "", 10).contains(&("team".to_owned(), GroupRole::Member)));
+    // An `after` past the store's id limit is refused, not a key.
+    assert!(
+        store
+            .user_groups(APP, "bob", &"x".repeat(70_000), 10)
+            .is_err()
+    );
 }

@@ -419,6 +419,14 @@ fn handle_mine(shared: &Shared, ctx: &SessionCtx, q: &pb::GroupMineQuery) -> Bod
         0 => MOST,
         n => n.min(MOST),
     };
+    if !q.after.is_empty()
+        && let Err(e) = validate_user_id(&q.after)
+    {
+        return err(
+            RequestCode::BAD_REQUEST,
+            format!("after {:?}: {e}", short_id(&q.after)),
+        );
+    }
     // One more than the page, to tell whether the list goes on.
     let listed = match shared
         .store
@@ -430,19 +438,24 @@ fn handle_mine(shared: &Shared, ctx: &SessionCtx, q: &pb::GroupMineQuery) -> Bod
     let budget = ctx.client_frame.saturating_sub(1024);
     let mut reply = pb::GroupReply::default();
     let mut used = 0;
-    for (i, (id, role)) in listed.iter().enumerate() {
+    for (i, (id, _)) in listed.iter().enumerate() {
         if i == limit {
             reply.next = listed[i - 1].0.clone();
             break;
         }
-        let record = match live_group(shared, &me.app, id) {
-            Ok(Some(g)) => g,
-            // The index and the record are written together: a dismissed group has no entry.
+        // The record decides, not the index: the two are written together, but an index
+        // rebuilt after a rollback to an older build could still hold a stale entry.
+        let (record, me_in_it) = match live_group(shared, &me.app, id) {
+            Ok(Some(g)) => match g.member(&me.user).cloned() {
+                Some(m) => (g, m),
+                None => continue,
+            },
             Ok(None) => continue,
             Err(e) => return err(RequestCode::INTERNAL, e),
         };
         let info = pb::GroupInfo {
-            role: role_to_pb(*role) as i32,
+            role: role_to_pb(me_in_it.role) as i32,
+            do_not_disturb: me_in_it.do_not_disturb,
             ..summary(id, &record)
         };
         // The tag and length prefix of a repeated message field take at most 4 bytes here.
@@ -454,6 +467,15 @@ fn handle_mine(shared: &Shared, ctx: &SessionCtx, q: &pb::GroupMineQuery) -> Bod
         reply.groups.push(info);
     }
     Body::GroupReply(reply)
+}
+
+/// The first 64 bytes of an id from a request, for an error message (at a character boundary).
+fn short_id(id: &str) -> &str {
+    let mut end = id.len().min(64);
+    while !id.is_char_boundary(end) {
+        end -= 1;
+    }
+    &id[..end]
 }
 
 /// The group if it exists and was not dismissed.
@@ -478,15 +500,15 @@ pub(crate) fn member_horizon(
     Ok(live_group(shared, app, group)?.and_then(|g| g.member(user).map(|m| m.joined_seq)))
 }
 
-/// [GROUP-4.2]: the members a live message to the group reaches (all but the sender), or why
-/// the sender may not send it: not a member of a live group ([GROUP-4.1]), or may not speak
-/// now ([GROUP-4.5]).
+/// [GROUP-4.2]: the members a live message to the group reaches (all but the sender), each
+/// with whether their push is silent ([GROUP-1.7]), or why the sender may not send it: not a
+/// member of a live group ([GROUP-4.1]), or may not speak now ([GROUP-4.5]).
 pub(crate) fn live_audience(
     shared: &Shared,
     app: &str,
     group: &str,
     sender: &str,
-) -> Result<Vec<String>, (RequestCode, String)> {
+) -> Result<Vec<(String, bool)>, (RequestCode, String)> {
     let g = live_group(shared, app, group).map_err(|e| (RequestCode::INTERNAL, e))?;
     let Some((g, member)) = g.and_then(|g| g.member(sender).cloned().map(|m| (g, m))) else {
         return Err((
@@ -499,8 +521,8 @@ pub(crate) fn live_audience(
     }
     Ok(g.members
         .into_iter()
-        .map(|m| m.user)
-        .filter(|u| u != sender)
+        .filter(|m| m.user != sender)
+        .map(|m| (m.user, m.do_not_disturb))
         .collect())
 }
 

@@ -1,5 +1,6 @@
 //! Serving requests of an open session (`spec/sync.md`, `spec/session.md` §7).
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -379,11 +380,10 @@ pub(crate) fn commit_then(
     })
 }
 
-/// Pushes a stored message's events ([SYNC-4.2]): `offsets` gives each reader's offset.
-/// `template` is the message as delivered; only its `peer` differs per reader, and the last
-/// session pushed to gets `template` itself.
-/// Pushes a stored message's event to each user of `offsets` (their stream's offset for it),
-/// silently ([GROUP-1.7]) to those in `silent`.
+/// Pushes a stored message's events ([SYNC-4.2]): `offsets` gives each reader's offset, and
+/// the readers in `silent` get the push silently ([GROUP-1.7]). `template` is the message as
+/// delivered; only its `peer` differs per reader, and the last session pushed to gets
+/// `template` itself.
 pub(crate) fn push_stored(
     shared: &Shared,
     app: &str,
@@ -392,6 +392,7 @@ pub(crate) fn push_stored(
     silent: &[String],
 ) {
     let mut template = Some(template);
+    let silent: HashSet<&str> = silent.iter().map(String::as_str).collect();
     let readers = offsets.iter().map(|(user, _)| user.as_str());
     // The hub stamps each session's stream epoch.
     shared.hub.push_each(app, readers, None, |i, last| {
@@ -404,7 +405,7 @@ pub(crate) fn push_stored(
         };
         pb::Push {
             events: vec![event],
-            silent: silent.contains(user),
+            silent: silent.contains(user.as_str()),
             ..Default::default()
         }
     });
@@ -451,14 +452,14 @@ fn relay_live_to_group(
     if !to_members.is_empty() {
         if let Some(u) = to_members
             .iter()
-            .find(|u| **u != me.user && !members.contains(u))
+            .find(|u| **u != me.user && !members.iter().any(|(m, _)| m == *u))
         {
             return Err((
                 RequestCode::NOT_PERMITTED,
                 format!("{u} is not a member of g:{group}"),
             ));
         }
-        members.retain(|m| to_members.contains(m));
+        members.retain(|(m, _)| to_members.contains(m));
         live.to_members = to_members.to_vec();
     }
     let transient = live.class == pb::MessageClass::Transient as i32;
@@ -467,9 +468,12 @@ fn relay_live_to_group(
         ..Default::default()
     });
     let own = if transient { push.clone() } else { None };
-    let audience = members.iter().map(String::as_str);
-    shared.hub.push_each(&me.app, audience, None, |_, last| {
-        copy_or_take(&mut push, last)
+    let audience = members.iter().map(|(m, _)| m.as_str());
+    shared.hub.push_each(&me.app, audience, None, |i, last| {
+        let mut p = copy_or_take(&mut push, last);
+        // [GROUP-1.7]
+        p.silent = members[i].1;
+        p
     });
     if let Some(own) = own {
         shared

@@ -39,12 +39,12 @@ pub(super) fn lists_my_groups() -> Case {
         "group/2.7/1",
         &["GROUP-2.7", "GROUP-1.1"],
         Level::Must,
-        "mine (with an empty group id) answers the requester's live groups, each with its summary and the requester's role, at most limit per page, with next to continue after (empty at the end); a group they were kicked from, a dismissed group and others' groups are not listed; mine with a group id is BAD_REQUEST.",
+        "mine (with an empty group id) answers the requester's live groups, each with its summary and the requester's role, at most limit per page, with next to continue after (empty at the end); a group they were kicked from, a dismissed group and others' groups are not listed; mine with a group id, or an after that is no group id, is BAD_REQUEST.",
         |t| async move {
             let s = server(&t);
             let [own, usr, lone] = names(["own", "usr", "lone"]);
             let [ga, gb, gc, gd, ge, gf] = names(["ga", "gb", "gc", "gd", "ge", "gf"]);
-            let exp = "usr is a member of A and B and owns C; kicked from D, E dismissed, not in F: mine lists exactly A (member), B (member), C (owner) with their names and next empty; pages of 1 list the same three once each, the last with next empty; mine naming a group: 0x100; lone's mine: no groups";
+            let exp = "usr is a member of A, an admin of B and owns C; kicked from D, E dismissed, not in F: mine lists exactly A (member), B (admin), C (owner) with their names and next empty; pages of 1 list the same three once each, the last with next empty; mine naming a group, or after \"bad id\": 0x100; lone's mine: no groups";
             let ((mut co, _), (mut cu, _), (mut cl, _)) = loginsv!(s, &own, &usr, &lone);
             let mut ch = Checks::default();
             for (g, name) in [(&ga, "A"), (&gb, "B"), (&gd, "D"), (&ge, "E")] {
@@ -66,9 +66,13 @@ pub(super) fn lists_my_groups() -> Case {
                 exp
             );
             tryv!(group_ok(&mut co, &ge, Op::Dismiss(none()), 2).await, exp);
+            tryv!(
+                group_ok(&mut co, &gb, set_role(&[&usr], pb::GroupRole::Admin), 2).await,
+                exp
+            );
             let mut want = vec![
                 (ga.clone(), "MEMBER", "A".to_owned()),
-                (gb.clone(), "MEMBER", "B".to_owned()),
+                (gb.clone(), "ADMIN", "B".to_owned()),
                 (gc.clone(), "OWNER", "C".to_owned()),
             ];
             want.sort();
@@ -101,6 +105,17 @@ pub(super) fn lists_my_groups() -> Case {
                     &ga,
                     mine_op("", 0),
                     "mine naming a group",
+                    BAD_REQUEST
+                )
+                .await,
+                exp
+            );
+            tryv!(
+                ch.refused(
+                    &mut cu,
+                    "",
+                    mine_op("bad id", 0),
+                    "mine after \"bad id\"",
                     BAD_REQUEST
                 )
                 .await,

@@ -88,15 +88,30 @@ pub(super) fn upgrade(db: &Database, ks: &Keyspaces) -> Result<(u64, u64), Store
     Ok((moved, indexed))
 }
 
-/// Writes a `memberships` entry for every member of every live group (layout 3).
+/// Writes a `memberships` entry for every member of every live group (layout 3), after
+/// clearing what an interrupted earlier run left: groups may have changed since under a build
+/// that did not keep the index.
 fn index_memberships(
     db: &Database,
     groups_ks: &Keyspace,
     memberships: &Keyspace,
 ) -> Result<u64, StoreError> {
     let snapshot = db.snapshot();
-    let mut indexed = 0u64;
     let mut batch = durable_batch(db);
+    for guard in snapshot.iter(memberships) {
+        let (k, _) = guard.into_inner().context("scanning memberships")?;
+        batch.remove(memberships, k.to_vec());
+        if batch.len() == UPGRADE_BATCH {
+            let full = std::mem::replace(&mut batch, durable_batch(db));
+            full.commit().context("clearing memberships")?;
+        }
+    }
+    // Committed before the rebuild, so no batch removes and writes one key.
+    if !batch.is_empty() {
+        let full = std::mem::replace(&mut batch, durable_batch(db));
+        full.commit().context("clearing memberships")?;
+    }
+    let mut indexed = 0u64;
     for guard in snapshot.iter(groups_ks) {
         let (k, v) = guard.into_inner().context("scanning groups")?;
         let mut r = Reader::of_key(&k, "group")?;
@@ -259,6 +274,13 @@ mod tests {
                 batch.remove(&store.ks.memberships, k.to_vec());
             }
             batch.insert(&store.ks.meta, LAYOUT_KEY, 2u32.to_be_bytes());
+            // What an interrupted upgrade under a later-rolled-back build could leave: an
+            // entry whose group no longer has the user.
+            batch.insert(
+                &store.ks.memberships,
+                codec::membership_key("app", "ghost", "a"),
+                [1u8],
+            );
             batch.commit().expect("downgrade");
             assert!(
                 store
@@ -280,6 +302,13 @@ mod tests {
         assert_eq!(
             store.user_groups("app", "own", "", 10).expect("read").len(),
             2
+        );
+        assert!(
+            store
+                .user_groups("app", "ghost", "", 10)
+                .expect("read")
+                .is_empty(),
+            "the stale entry is cleared"
         );
         assert_eq!(upgrade(&store.db, &store.ks).expect("again"), (0, 0));
     }

@@ -21,11 +21,11 @@
 //! every append: the last seq and the last offset are the larger of the record's and the newest
 //! key's (see the `heads` module).
 //!
-//! (\*\*\*) Then the group id, outside the hash ([`codec::membership_key`]), so that a user's
-//! groups sit together; written with the group record, in the same transaction.
-//!
 //! (\*\*) The hash covers the app and the sender only ([`codec::dedup_key`]), so that a sender's
 //! ids sit together; stores written before that are upgraded on open (the `layout` module).
+//!
+//! (\*\*\*) Then the group id, outside the hash ([`codec::membership_key`]), so that a user's
+//! groups sit together; written with the group record, in the same transaction.
 //!
 //! Writes run in the transactions of the `heads` module: a snapshot read under the writer mutex
 //! and one atomic [`fjall::OwnedWriteBatch`], with the few records a write reads back kept aside, so
@@ -572,6 +572,14 @@ impl Store for FjallStore {
         limit: usize,
     ) -> Result<Vec<(String, crate::GroupRole)>, StoreError> {
         use std::ops::Bound;
+        if after.len() > codec::MAX_ID_LEN {
+            // A key past fjall's 64 KiB would not even be a bound.
+            return Err(StoreError::InvalidInput(format!(
+                "after is {} bytes, the store's limit is {}",
+                after.len(),
+                codec::MAX_ID_LEN
+            )));
+        }
         let prefix = key(&[app, user], None);
         // Length-prefixed components make the prefix end where the user's keys diverge from
         // any other's, hash collisions included.

@@ -71,19 +71,19 @@ pub(super) fn apply(
             if let Some(u) = message.audience.iter().find(|u| record.member(u).is_none()) {
                 return Ok(WriteResult::AudienceNotMember(u.clone()));
             }
-            let users: Vec<&str> = record
+            // And who of them gets silent pushes ([GROUP-1.7]), in the same pass.
+            let mut users: Vec<&str> = Vec::with_capacity(record.members.len());
+            let mut silent: Vec<String> = Vec::new();
+            for m in record
                 .members
                 .iter()
-                .map(|m| m.user.as_str())
-                .filter(|u| message.visible_to(u))
-                .collect();
-            // [GROUP-1.7]: who of them gets silent pushes.
-            let silent: Vec<String> = record
-                .members
-                .iter()
-                .filter(|m| m.do_not_disturb && users.contains(&m.user.as_str()))
-                .map(|m| m.user.clone())
-                .collect();
+                .filter(|m| message.visible_to(&m.user))
+            {
+                users.push(&m.user);
+                if m.do_not_disturb {
+                    silent.push(m.user.clone());
+                }
+            }
             // One offset per member would make the dedup record as large as the group.
             let retry = Retry {
                 dedup_key,

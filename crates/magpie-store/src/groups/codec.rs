@@ -27,7 +27,7 @@ const DO_NOT_DISTURB: u8 = 1 << 1;
 const MEMBER_FIXED: usize = 1 + 8 + 8 + 1;
 
 /// Encodes a group record: format, flags, name, member count, members (user, role, joined seq,
-/// mute end, speaking-list bit), pending count, pending, then the profile (avatar URL,
+/// mute end, member flags), pending count, pending, then the profile (avatar URL,
 /// announcement, attribute count, attributes).
 pub(crate) fn encode(g: &GroupRecord) -> Vec<u8> {
     let mut out = Vec::with_capacity(

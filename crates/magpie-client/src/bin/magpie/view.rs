@@ -106,6 +106,9 @@ pub(crate) struct GroupInfoView<'a> {
     /// `mine` only: the user's role in the group.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) role: Option<&'static str>,
+    /// `mine` only: the user asked not to be disturbed by the group.
+    #[serde(skip_serializing_if = "is_false")]
+    pub(crate) do_not_disturb: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -165,6 +168,7 @@ pub(crate) fn group_reply_view(reply: &pb::GroupReply) -> GroupReplyView<'_> {
         announcement: String::new(),
         attributes: BTreeMap::new(),
         role: 0,
+        do_not_disturb: false,
     };
     let g = reply.group.as_deref().unwrap_or(&NONE);
     GroupReplyView {
@@ -203,6 +207,7 @@ fn group_info_view(g: &pb::GroupInfo) -> GroupInfoView<'_> {
         attributes: &g.attributes,
         members_next: g.members_next,
         role: (g.role != 0).then(|| role_name(g.role)),
+        do_not_disturb: g.do_not_disturb,
     }
 }
 
