@@ -100,6 +100,14 @@ pub(crate) fn plan(
         also_told: Vec::new(),
         pending: false,
     };
+    // A change whose notice goes to the members after it, and nobody joined or asked.
+    let changed = |record: GroupRecord, notice: GroupNotice| Plan {
+        record,
+        notice: Some(notice),
+        joined: Vec::new(),
+        also_told: Vec::new(),
+        pending: false,
+    };
     let add_members = |record: &mut GroupRecord, new: &[String]| -> Result<(), GroupDenied> {
         if record.members.len() + new.len() > max_members {
             return Err(GroupDenied::Full { limit: max_members });
@@ -261,13 +269,10 @@ pub(crate) fn plan(
                     m.muted_until_ms = 0;
                 }
             }
-            Ok(Plan {
+            Ok(changed(
                 record,
-                notice: Some(notice(NoticeKind::OwnerChanged, vec![to.clone()])),
-                joined: Vec::new(),
-                also_told: Vec::new(),
-                pending: false,
-            })
+                notice(NoticeKind::OwnerChanged, vec![to.clone()]),
+            ))
         }
         GroupOp::SetRole(_, new_role) => {
             if role != Some(GroupRole::Owner) {
@@ -292,16 +297,13 @@ pub(crate) fn plan(
                     m.role = *new_role;
                 }
             }
-            Ok(Plan {
+            Ok(changed(
                 record,
-                notice: Some(GroupNotice {
+                GroupNotice {
                     role: Some(*new_role),
                     ..notice(NoticeKind::RoleChanged, users)
-                }),
-                joined: Vec::new(),
-                also_told: Vec::new(),
-                pending: false,
-            })
+                },
+            ))
         }
         GroupOp::Dismiss => {
             if role != Some(GroupRole::Owner) {
@@ -353,16 +355,13 @@ pub(crate) fn plan(
                     m.muted_until_ms = until;
                 }
             }
-            Ok(Plan {
+            Ok(changed(
                 record,
-                notice: Some(GroupNotice {
+                GroupNotice {
                     muted_until_ms: until,
                     ..notice(NoticeKind::Muted, users)
-                }),
-                joined: Vec::new(),
-                also_told: Vec::new(),
-                pending: false,
-            })
+                },
+            ))
         }
         GroupOp::MuteAll(on) => {
             if !is_admin {
@@ -377,13 +376,7 @@ pub(crate) fn plan(
             } else {
                 NoticeKind::UnmutedAll
             };
-            Ok(Plan {
-                record,
-                notice: Some(notice(kind, Vec::new())),
-                joined: Vec::new(),
-                also_told: Vec::new(),
-                pending: false,
-            })
+            Ok(changed(record, notice(kind, Vec::new())))
         }
         GroupOp::DoNotDisturb(on) => {
             // [GROUP-1.7]: the member's own setting; no notice either way.
@@ -408,17 +401,14 @@ pub(crate) fn plan(
             } else {
                 String::new()
             };
-            Ok(Plan {
+            Ok(changed(
                 record,
-                notice: Some(GroupNotice {
+                GroupNotice {
                     name,
                     fields,
                     ..notice(NoticeKind::InfoChanged, Vec::new())
-                }),
-                joined: Vec::new(),
-                also_told: Vec::new(),
-                pending: false,
-            })
+                },
+            ))
         }
         GroupOp::AllowSpeaking(_, allowed) => {
             if !is_admin {
@@ -445,13 +435,7 @@ pub(crate) fn plan(
             } else {
                 NoticeKind::SpeakingDisallowed
             };
-            Ok(Plan {
-                record,
-                notice: Some(notice(kind, users)),
-                joined: Vec::new(),
-                also_told: Vec::new(),
-                pending: false,
-            })
+            Ok(changed(record, notice(kind, users)))
         }
     }
 }
