@@ -86,11 +86,7 @@ fn page(
     // The profile fits any frame by the settings' bound (`Settings::MAX_GROUP_PROFILE`), so
     // every page carries it.
     info.announcement.clone_from(&g.announcement);
-    info.attributes = g
-        .attributes
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    info.attributes.clone_from(&g.attributes);
     let mut used = info.encoded_len();
     let from = from as usize;
     for (i, m) in g.members.iter().enumerate().skip(from) {
@@ -240,19 +236,12 @@ fn info_change(
         &i.name,
         settings.max_group_name.min(magpie_store::MAX_ID_LEN),
     )?;
-    text(
-        "avatar URL",
-        &i.avatar_url,
-        settings
-            .max_group_avatar_url
-            .min(magpie_store::MAX_TEXT_LEN),
-    )?;
+    // Within the store's fields: `Settings::check` bounds the profile to 12 KiB.
+    text("avatar URL", &i.avatar_url, settings.max_group_avatar_url)?;
     text(
         "announcement",
         &i.announcement,
-        settings
-            .max_group_announcement
-            .min(magpie_store::MAX_TEXT_LEN),
+        settings.max_group_announcement,
     )?;
     let max_attributes = settings.max_group_attributes;
     let max_bytes = settings.max_group_attribute_bytes;
@@ -422,10 +411,7 @@ fn handle_mine(shared: &Shared, ctx: &SessionCtx, q: &pb::GroupMineQuery) -> Bod
     if !q.after.is_empty()
         && let Err(e) = validate_user_id(&q.after)
     {
-        return err(
-            RequestCode::BAD_REQUEST,
-            format!("after {:?}: {e}", short_id(&q.after)),
-        );
+        return err(RequestCode::BAD_REQUEST, format!("after: {e}"));
     }
     // One more than the page, to tell whether the list goes on.
     let listed = match shared
@@ -469,15 +455,6 @@ fn handle_mine(shared: &Shared, ctx: &SessionCtx, q: &pb::GroupMineQuery) -> Bod
     Body::GroupReply(reply)
 }
 
-/// The first 64 bytes of an id from a request, for an error message (at a character boundary).
-fn short_id(id: &str) -> &str {
-    let mut end = id.len().min(64);
-    while !id.is_char_boundary(end) {
-        end -= 1;
-    }
-    &id[..end]
-}
-
 /// The group if it exists and was not dismissed.
 fn live_group(shared: &Shared, app: &str, group: &str) -> Result<Option<GroupRecord>, String> {
     match shared.store.group(app, group) {
@@ -500,14 +477,16 @@ pub(crate) fn member_horizon(
     Ok(live_group(shared, app, group)?.and_then(|g| g.member(user).map(|m| m.joined_seq)))
 }
 
-/// [GROUP-4.2]: the members a live message to the group reaches (all but the sender), each
-/// with whether their push is silent ([GROUP-1.7]), or why the sender may not send it: not a
-/// member of a live group ([GROUP-4.1]), or may not speak now ([GROUP-4.5]).
+/// [GROUP-4.2]: the members a live message to the group reaches (all but the sender; with
+/// `to_members`, those of them only, [GROUP-4.6]), each with whether their push is silent
+/// ([GROUP-1.7]), or why the sender may not send it: not a member of a live group
+/// ([GROUP-4.1]), may not speak now ([GROUP-4.5]), or names a non-member.
 pub(crate) fn live_audience(
     shared: &Shared,
     app: &str,
     group: &str,
     sender: &str,
+    to_members: &[String],
 ) -> Result<Vec<(String, bool)>, (RequestCode, String)> {
     let g = live_group(shared, app, group).map_err(|e| (RequestCode::INTERNAL, e))?;
     let Some((g, member)) = g.and_then(|g| g.member(sender).cloned().map(|m| (g, m))) else {
@@ -519,11 +498,22 @@ pub(crate) fn live_audience(
     if let Some(silence) = g.silence(&member, crate::unix_now_ms()) {
         return Err(muted(silence));
     }
+    if let Some(u) = to_members.iter().find(|u| g.member(u).is_none()) {
+        return Err(audience_not_member(u, &format!("g:{group}")));
+    }
     Ok(g.members
         .into_iter()
-        .filter(|m| m.user != sender)
+        .filter(|m| m.user != sender && (to_members.is_empty() || to_members.contains(&m.user)))
         .map(|m| (m.user, m.do_not_disturb))
         .collect())
+}
+
+/// [GROUP-4.6]: the refusal of a directed message naming a non-member.
+pub(crate) fn audience_not_member(user: &str, conversation: &str) -> (RequestCode, String) {
+    (
+        RequestCode::NOT_PERMITTED,
+        format!("{user} is not a member of {conversation}"),
+    )
 }
 
 /// [GROUP-4.5]: the refusal of a member who may not speak.

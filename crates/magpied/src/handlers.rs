@@ -348,10 +348,10 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
             "this client_msg_id was used for a different message",
         ),
         WriteResult::NotMember => not_your_group(&conversation),
-        WriteResult::AudienceNotMember(user) => err(
-            RequestCode::NOT_PERMITTED,
-            format!("{user} is not a member of {conversation}"),
-        ),
+        WriteResult::AudienceNotMember(user) => {
+            let (code, why) = groups::audience_not_member(&user, &conversation);
+            err(code, why)
+        }
         WriteResult::Muted(silence) => {
             let (code, why) = groups::muted(silence);
             err(code, why)
@@ -447,21 +447,8 @@ fn relay_live_to_group(
     to_members: &[String],
 ) -> Result<(), (RequestCode, String)> {
     let me = &ctx.id;
-    let mut members = groups::live_audience(shared, &me.app, group, &me.user)?;
-    // [GROUP-4.6]: directed, to the named members only, each of whom must be a member.
-    if !to_members.is_empty() {
-        if let Some(u) = to_members
-            .iter()
-            .find(|u| **u != me.user && !members.iter().any(|(m, _)| m == *u))
-        {
-            return Err((
-                RequestCode::NOT_PERMITTED,
-                format!("{u} is not a member of g:{group}"),
-            ));
-        }
-        members.retain(|(m, _)| to_members.contains(m));
-        live.to_members = to_members.to_vec();
-    }
+    let members = groups::live_audience(shared, &me.app, group, &me.user, to_members)?;
+    live.to_members = to_members.to_vec();
     let transient = live.class == pb::MessageClass::Transient as i32;
     let mut push = Some(pb::Push {
         live: vec![live],

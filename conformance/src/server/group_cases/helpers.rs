@@ -100,6 +100,22 @@ pub(super) async fn group_ok(
     }
 }
 
+/// Public group `id` created by `c` with `admin` and `others` as members (seq 1), `admin` then
+/// made an admin (seq 2): the setup of the cases where roles decide.
+pub(super) async fn group_with_admin(
+    c: &mut Conn,
+    id: &str,
+    name: &str,
+    admin: &String,
+    others: &[&String],
+) -> Result<(), String> {
+    let mut members = vec![admin];
+    members.extend_from_slice(others);
+    group_ok(c, id, create(name, false, &members), 1).await?;
+    group_ok(c, id, set_role(&[admin], pb::GroupRole::Admin), 2).await?;
+    Ok(())
+}
+
 /// The group as `info` shows it to the requester ([GROUP-2.5]).
 pub(super) async fn info(c: &mut Conn, id: &str) -> Result<pb::GroupInfo, String> {
     match group(c, id, info_op()).await? {

@@ -62,11 +62,7 @@ pub(super) fn profile() -> Case {
                 loginsv!(s, &own, &bob, &dave, &adm);
             let mut ch = Checks::default();
             tryv!(
-                group_ok(&mut co, &gid, create("Before", false, &[&bob, &adm]), 1).await,
-                exp
-            );
-            tryv!(
-                group_ok(&mut co, &gid, set_role(&[&adm], pb::GroupRole::Admin), 2).await,
+                group_with_admin(&mut co, &gid, "Before", &adm, &[&bob]).await,
                 exp
             );
             let change = || {

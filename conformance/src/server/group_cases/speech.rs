@@ -83,17 +83,7 @@ pub(super) fn refused_while_muted() -> Case {
                 loginsv!(s, &own, &adm, &bob, &carol);
             let mut ch = Checks::default();
             tryv!(
-                group_ok(
-                    &mut co,
-                    &gid,
-                    create("Quiet", false, &[&adm, &bob, &carol]),
-                    1
-                )
-                .await,
-                exp
-            );
-            tryv!(
-                group_ok(&mut co, &gid, set_role(&[&adm], pb::GroupRole::Admin), 2).await,
+                group_with_admin(&mut co, &gid, "Quiet", &adm, &[&bob, &carol]).await,
                 exp
             );
             tryv!(
@@ -300,17 +290,7 @@ pub(super) fn who_mutes_whom() -> Case {
                 loginsv!(s, &own, &adm, &bob, &carol);
             let mut ch = Checks::default();
             tryv!(
-                group_ok(
-                    &mut co,
-                    &gid,
-                    create("Rules", false, &[&adm, &bob, &carol]),
-                    1
-                )
-                .await,
-                exp
-            );
-            tryv!(
-                group_ok(&mut co, &gid, set_role(&[&adm], pb::GroupRole::Admin), 2).await,
+                group_with_admin(&mut co, &gid, "Rules", &adm, &[&bob, &carol]).await,
                 exp
             );
             for (what, op) in [

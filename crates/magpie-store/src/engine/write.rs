@@ -1,11 +1,11 @@
 //! Applying one [`Write`] inside a write transaction.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::heads::{Tracked, WriteCtx};
 use super::new_epoch;
 use crate::codec::{self, DedupRecord, key};
-use crate::groups::{self, GroupRecord};
+use crate::groups::{self, GroupRecord, GroupRole};
 use crate::{EventKind, GroupChange, StoreError, StoredMessage, StreamHead, Write, WriteResult};
 
 /// `MESSAGE_CLASS_NOTIFICATION` of `spec/proto/magpie.proto`: the class of group notices
@@ -352,14 +352,18 @@ fn index_members(
     after: &GroupRecord,
 ) {
     let ks = cx.ks;
-    let before = before.map_or(&[][..], |g| &g.members[..]);
-    for m in before {
-        if after.member(&m.user).is_none() {
-            cx.remove(&ks.memberships, codec::membership_key(app, &m.user, group));
-        }
+    // By user, so that a change to a group of thousands is not a scan per member.
+    let roles_before: HashMap<&str, GroupRole> = before
+        .map_or(&[][..], |g| &g.members[..])
+        .iter()
+        .map(|m| (m.user.as_str(), m.role))
+        .collect();
+    let users_after: HashSet<&str> = after.members.iter().map(|m| m.user.as_str()).collect();
+    for user in roles_before.keys().filter(|u| !users_after.contains(*u)) {
+        cx.remove(&ks.memberships, codec::membership_key(app, user, group));
     }
     for m in &after.members {
-        if before.iter().all(|b| b.user != m.user || b.role != m.role) {
+        if roles_before.get(m.user.as_str()) != Some(&m.role) {
             cx.insert(
                 &ks.memberships,
                 codec::membership_key(app, &m.user, group),

@@ -491,6 +491,16 @@ mod tests {
     /// The commit time of these plans.
     const NOW: u64 = 1_000_000;
 
+    /// A `set_info` as `f` fills it, for groups of at most 2 attributes.
+    fn change(f: fn(&mut InfoChange)) -> GroupOp {
+        let mut c = InfoChange {
+            max_attributes: 2,
+            ..InfoChange::default()
+        };
+        f(&mut c);
+        GroupOp::SetInfo(c)
+    }
+
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|u| (*u).to_owned()).collect()
     }
@@ -709,14 +719,6 @@ mod tests {
     #[test]
     fn profile_changes_name_what_changed_and_bound_the_attributes() {
         let g = created(false);
-        let change = |f: fn(&mut InfoChange)| {
-            let mut c = InfoChange {
-                max_attributes: 2,
-                ..InfoChange::default()
-            };
-            f(&mut c);
-            GroupOp::SetInfo(c)
-        };
         let op = change(|c| {
             c.announcement = Some("Be kind".into());
             c.name = Some("g".into());
@@ -803,14 +805,6 @@ mod tests {
         g.attributes = [("a", "1"), ("b", "2"), ("c", "3")]
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .into();
-        let change = |f: fn(&mut InfoChange)| {
-            let mut c = InfoChange {
-                max_attributes: 2,
-                ..InfoChange::default()
-            };
-            f(&mut c);
-            GroupOp::SetInfo(c)
-        };
         let rename = change(|c| c.name = Some("renamed".into()));
         assert!(plan(Some(&g), "own", &rename, 10, NOW).is_ok());
         let replace = change(|c| c.set_attributes = [("a".to_owned(), "9".to_owned())].into());

@@ -44,12 +44,6 @@ struct MineArgs {
     limit: u32,
 }
 
-/// What a command asks: one operation on one group, or the list of the user's groups.
-enum Request {
-    Group(Target, pb::group::Op),
-    Mine(MineArgs),
-}
-
 /// Users an operation names.
 #[derive(Debug, Args)]
 struct Users {
@@ -180,19 +174,8 @@ enum GroupCommand {
 }
 
 impl GroupCommand {
-    /// The request the command makes.
-    fn into_request(self) -> Request {
-        match self {
-            GroupCommand::Mine(args) => Request::Mine(args),
-            op => {
-                let (target, op) = op.into_group_request();
-                Request::Group(target, op)
-            }
-        }
-    }
-
-    /// The target and operation of a command about one group.
-    fn into_group_request(self) -> (Target, pb::group::Op) {
+    /// The request's target and its operation.
+    fn into_request(self) -> (Target, pb::group::Op) {
         use pb::group::Op;
         let users = |u: Users, op: fn(pb::GroupUsers) -> Op| {
             (u.target, op(pb::GroupUsers { users: u.users }))
@@ -299,8 +282,7 @@ impl GroupCommand {
                 members_from,
             } => (target, Op::Info(pb::GroupInfoQuery { members_from })),
             GroupCommand::Mine(args) => {
-                // On the wire `mine` is a GROUP with an empty group id ([GROUP-2.7]);
-                // `into_request` sends it through `Client::my_groups` instead.
+                // A GROUP with an empty group id ([GROUP-2.7]).
                 let target = Target {
                     connect: args.connect,
                     timeout: args.timeout,
@@ -330,10 +312,8 @@ fn group_id(group: &str) -> &str {
 
 /// Runs one operation and prints the GROUP_REPLY as a JSON line.
 pub(crate) async fn group(args: GroupArgs) -> Result<(), CliError> {
-    let (target, op) = match args.op.into_request() {
-        Request::Group(target, op) => (target, op),
-        Request::Mine(args) => return mine(args).await,
-    };
+    let (target, op) = args.op.into_request();
+    let mine = matches!(op, pb::group::Op::Mine(_));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(target.timeout);
     let mut connect = target.connect;
     connect.max_reconnects = connect.max_reconnects.or(Some(5));
@@ -345,37 +325,21 @@ pub(crate) async fn group(args: GroupArgs) -> Result<(), CliError> {
         Client::connect(options),
     )
     .await?;
-    let reply = within(
-        deadline,
-        "group",
-        target.timeout,
-        client.group(group_id(&target.group), op),
-    )
-    .await;
+    let request = async {
+        match op {
+            pb::group::Op::Mine(q) => client.my_groups(&q.after, q.limit).await,
+            op => client.group(group_id(&target.group), op).await,
+        }
+    };
+    let reply = within(deadline, "group", target.timeout, request).await;
     client.close().await;
-    let line = serde_json::to_string(&view::group_reply_view(&reply?))
-        .map_err(|e| CliError::Other(e.to_string()))?;
-    print_line(&line)
-}
-
-/// Lists a page of the user's groups and prints it as a JSON line.
-async fn mine(args: MineArgs) -> Result<(), CliError> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
-    let mut connect = args.connect;
-    connect.max_reconnects = connect.max_reconnects.or(Some(5));
-    let options = options(connect, InitialSync::FromHead)?;
-    let (client, _events) =
-        within(deadline, "connect", args.timeout, Client::connect(options)).await?;
-    let reply = within(
-        deadline,
-        "mine",
-        args.timeout,
-        client.my_groups(&args.after, args.limit),
-    )
-    .await;
-    client.close().await;
-    let line = serde_json::to_string(&view::mine_view(&reply?))
-        .map_err(|e| CliError::Other(e.to_string()))?;
+    let reply = reply?;
+    let line = if mine {
+        serde_json::to_string(&view::mine_view(&reply))
+    } else {
+        serde_json::to_string(&view::group_reply_view(&reply))
+    }
+    .map_err(|e| CliError::Other(e.to_string()))?;
     print_line(&line)
 }
 
@@ -400,13 +364,9 @@ mod tests {
     }
 
     fn parse(args: &[&str]) -> (Target, pb::group::Op) {
-        match try_parse(args)
+        try_parse(args)
             .unwrap_or_else(|e| panic!("{args:?}: {e}"))
             .into_request()
-        {
-            Request::Group(target, op) => (target, op),
-            Request::Mine(_) => panic!("{args:?}: mine is no group request"),
-        }
     }
 
     #[test]
