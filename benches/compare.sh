@@ -6,8 +6,9 @@
 #
 # Installs mosquitto and nats-server (Debian packages) if missing, builds magpie-bench and magpied
 # in release, and for each repetition starts each server fresh on a free 127.0.0.1 port:
-#   magpie-durable  magpied, default durability (fsync before every ack), fresh data directory
-#   magpie-relaxed  magpied with `durability = "relaxed"` from a TOML config
+#   magpie-durable  magpied, default durability (fsync before every ack), fresh data directory,
+#                   with benches/bench.toml (rate limits where no scenario reaches them)
+#   magpie-relaxed  the same with --durability relaxed
 #   mosquitto       no persistence, unlimited inflight and queue, TCP_NODELAY
 #   nats            nats-server, core NATS (no JetStream)
 # then runs pairs, latency, fanout, and sync (Magpie only) against it and stops it. Then two
@@ -120,18 +121,15 @@ wait_port() {
   return 1
 }
 
-cat >"$work/relaxed.toml" <<'EOF'
-durability = "relaxed"
-EOF
-
 # Starts configuration $1 fresh; sets server_pid, addr, target.
 start() {
   local config=$1 rep=$2 log=$work/logs/$1-server-$2.log port
   case "$config" in
     magpie-durable | magpie-relaxed)
-      local extra=()
-      [ "$config" = magpie-relaxed ] && extra=(--config "$work/relaxed.toml")
-      local cmd=("$magpied" --listen 127.0.0.1:0 --data-dir "$work/data-$config-$rep" --app "bench:$secret" "${extra[@]}")
+      local durability=immediate
+      [ "$config" = magpie-relaxed ] && durability=relaxed
+      # benches/bench.toml: rate limits out of the way, as the peers have none.
+      local cmd=("$magpied" --config "$root/benches/bench.toml" --durability "$durability" --listen 127.0.0.1:0 --data-dir "$work/data-$config-$rep" --app "bench:$secret")
       start_magpied "$work/logs/$config-stdout-$rep" "$log" "${cmd[@]}" ||
         { echo "compare.sh: magpied did not start" >&2; exit 1; }
       target=magpie
@@ -279,7 +277,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   echo "- nats-server: $(nats-server --version 2>&1 | head -n 1)"
   echo "- clients: $(awk '/^name = "(rumqttc|async-nats)"$/ { n = $3; getline; printf "%s%s %s", sep, n, $3; sep = ", " }' Cargo.lock | tr -d '"'), magpie-client (this tree)"
   echo "- mosquitto.conf: listener on 127.0.0.1, persistence false, max_inflight_messages 0, max_queued_messages 0, set_tcp_nodelay true"
-  echo "- magpied relaxed: a TOML config with \`durability = \"relaxed\"\`"
+  echo "- magpied: \`benches/bench.toml\` (send and packet rate limits set where no scenario reaches them, as the peers have none; the limiters still run), relaxed with \`--durability relaxed\`"
   echo "- mosquitto-beside-disk-fsyncs, mosquitto-beside-tmpfs-fsyncs (controls): mosquitto's latency run again, with \`magpie-bench disk --rate $beside_fsyncs_per_s\` in another process beside it ($beside_fsyncs_per_s paced fsyncs a second of a file of its own, about magpie-durable's rate at 10,000 msg/s), on the disk and on tmpfs (where an fsync writes nothing). mosquitto never touches the disk: what it loses beside the first and not the second is what disk writes cost every process on this machine"
 } >"$records/meta.txt"
 cp "$work/commands" "$records/commands.txt"

@@ -36,7 +36,7 @@ cleanup() {
 trap cleanup EXIT
 
 secret=profile-secret-$RANDOM$RANDOM$RANDOM
-start_magpied "$work/magpied.out" "$work/magpied.log" target/release/magpied --listen 127.0.0.1:0 \
+start_magpied "$work/magpied.out" "$work/magpied.log" target/release/magpied --config benches/bench.toml --listen 127.0.0.1:0 \
   --data-dir "$work/data" --app "bench:$secret" --durability "$durability" ||
   { server=$server_pid; echo "profile.sh: magpied did not start" >&2; exit 1; }
 server=$server_pid

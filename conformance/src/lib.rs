@@ -51,6 +51,33 @@ pub struct ServerTarget {
     pub admin: Option<SocketAddr>,
     /// The server's per-conversation message limit, if it has one, for the retention case.
     pub retention: Option<Retention>,
+    /// The server's declared rate limits, for the rate cases ([SESSION-6.4], [SESSION-6.6]).
+    pub rates: Rates,
+}
+
+/// A server's declared rate limits (`spec/session.md` §6): by default the reference server's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rates {
+    /// SENDs a user may make a second ([SESSION-6.4]).
+    pub send_rate: u32,
+    /// SENDs a user may make at once.
+    pub send_burst: u32,
+    /// Packets a connection may send a second ([SESSION-6.6]).
+    pub packet_rate: u32,
+    /// Packets a connection may send at once.
+    pub packet_burst: u32,
+}
+
+impl Default for Rates {
+    /// The reference server's defaults (`spec/session.md` [SESSION-6.4], [SESSION-6.6]).
+    fn default() -> Self {
+        Rates {
+            send_rate: 20,
+            send_burst: 100,
+            packet_rate: 1000,
+            packet_burst: 2000,
+        }
+    }
 }
 
 /// A server's declared per-conversation message limit ([SYNC-8.1]).

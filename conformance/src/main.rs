@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use magpie_conformance::{Config, Level, Retention, ServerTarget, Target, coverage, list, run};
+use magpie_conformance::{
+    Config, Level, Rates, Retention, ServerTarget, Target, coverage, list, run,
+};
 
 #[derive(Parser)]
 #[command(version, about = "The Magpie conformance suite")]
@@ -43,6 +45,19 @@ enum Command {
         /// Seconds the server may take to apply that limit [default: 75].
         #[arg(long, value_name = "SECS", default_value_t = 75)]
         retention_wait: u64,
+        /// The server's send rate per user, SENDs a second (spec/session.md SESSION-6.4)
+        /// [default: the reference server's, 20].
+        #[arg(long, value_name = "N")]
+        send_rate: Option<u32>,
+        /// The server's send burst per user [default: 100].
+        #[arg(long, value_name = "N")]
+        send_burst: Option<u32>,
+        /// The server's packet rate per connection, a second (SESSION-6.6) [default: 1000].
+        #[arg(long, value_name = "N")]
+        packet_rate: Option<u32>,
+        /// The server's packet burst per connection [default: 2000].
+        #[arg(long, value_name = "N")]
+        packet_burst: Option<u32>,
         #[command(flatten)]
         common: Common,
     },
@@ -102,8 +117,19 @@ fn main() -> ExitCode {
             admin,
             max_messages_per_conversation,
             retention_wait,
+            send_rate,
+            send_burst,
+            packet_rate,
+            packet_burst,
             common,
         } => {
+            let reference = Rates::default();
+            let rates = Rates {
+                send_rate: send_rate.unwrap_or(reference.send_rate),
+                send_burst: send_burst.unwrap_or(reference.send_burst),
+                packet_rate: packet_rate.unwrap_or(reference.packet_rate),
+                packet_burst: packet_burst.unwrap_or(reference.packet_burst),
+            };
             let admin =
                 admin.and_then(|a| std::net::ToSocketAddrs::to_socket_addrs(&a).ok()?.next());
             let addr = match std::net::ToSocketAddrs::to_socket_addrs(&target).map(|mut a| a.next())
@@ -125,6 +151,7 @@ fn main() -> ExitCode {
                         max_messages_per_conversation: n,
                         within: std::time::Duration::from_secs(retention_wait),
                     }),
+                    rates,
                 }),
                 common,
             )

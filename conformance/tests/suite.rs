@@ -7,6 +7,8 @@ use magpie_conformance::{
     Config, Level, Outcome, Report, Retention, ServerTarget, Target, coverage, run,
 };
 
+mod common;
+
 const APP: &str = "conf";
 const SECRET: &str = "conformance-secret-0123456789";
 /// The in-process server's per-conversation message limit, declared to the retention case.
@@ -38,7 +40,7 @@ async fn codec_suite_against_the_reference_shim() {
 }
 
 async fn start_magpied(dir: &std::path::Path) -> magpied::Server {
-    let settings = magpied::Settings {
+    let settings = common::with_rates(magpied::Settings {
         handshake_timeout_secs: 1,
         session_queue: 16,
         max_messages_per_conversation: RETENTION_LIMIT,
@@ -46,7 +48,7 @@ async fn start_magpied(dir: &std::path::Path) -> magpied::Server {
         admin_listen: Some("127.0.0.1:0".parse().expect("addr")),
         ws_listen: Some("127.0.0.1:0".parse().expect("addr")),
         ..magpied::Settings::embedded(dir, APP, SECRET)
-    };
+    });
     magpied::Server::start(settings)
         .await
         .expect("server starts")
@@ -66,6 +68,7 @@ async fn server_suite_against_magpied() {
             max_messages_per_conversation: RETENTION_LIMIT,
             within: Duration::from_secs(10),
         }),
+        rates: common::RATES,
     });
     let report = run(target, &config()).await;
     assert_no_must_failures(&report);

@@ -13,6 +13,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+mod common;
+
 const APP: &str = "teeth";
 const SECRET: &str = "teeth-secret-0123456789";
 
@@ -241,10 +243,10 @@ async fn down(
 
 async fn run_with_fault(fault: Fault) -> Report {
     let dir = tempfile::tempdir().expect("tempdir");
-    let settings = magpied::Settings {
+    let settings = common::with_rates(magpied::Settings {
         handshake_timeout_secs: 1,
         ..magpied::Settings::embedded(dir.path(), APP, SECRET)
-    };
+    });
     let server = magpied::Server::start(settings)
         .await
         .expect("server starts");
@@ -263,6 +265,7 @@ async fn run_with_fault(fault: Fault) -> Report {
         ws: None,
         admin: None,
         retention: None,
+        rates: common::RATES,
     });
     let config = Config {
         jobs: 8,
@@ -375,10 +378,10 @@ async fn run_against(
     retention: Option<Retention>,
 ) -> Report {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut settings = magpied::Settings {
+    let mut settings = common::with_rates(magpied::Settings {
         handshake_timeout_secs: 1,
         ..magpied::Settings::embedded(dir.path(), APP, SECRET)
-    };
+    });
     tweak(&mut settings);
     let server = magpied::Server::start(settings)
         .await
@@ -390,6 +393,7 @@ async fn run_against(
         ws: None,
         admin: None,
         retention,
+        rates: common::RATES,
     });
     let config = Config {
         filter: Some(filter.into()),

@@ -233,6 +233,10 @@ pub(crate) struct Embedded {
     _dir: TempDir,
 }
 
+/// A rate (a second) and burst for magpied's limits ([SESSION-6.4], [SESSION-6.6]) that no
+/// scenario comes near.
+const UNREACHED_RATE: u32 = 1_000_000_000;
+
 impl Embedded {
     /// Starts it, serving `app` with `secret`.
     pub(crate) async fn start(
@@ -243,6 +247,12 @@ impl Embedded {
         let dir = tempfile::tempdir().context("temporary data directory")?;
         let settings = magpied::Settings {
             durability,
+            // The peers run without rate limits; here the limiters still run, at rates no
+            // scenario reaches (the same as `benches/bench.toml` for the scripts).
+            send_rate: UNREACHED_RATE,
+            send_burst: UNREACHED_RATE,
+            packet_rate: UNREACHED_RATE,
+            packet_burst: UNREACHED_RATE,
             ..magpied::Settings::embedded(dir.path(), app, secret)
         };
         let server = magpied::Server::start(settings)

@@ -13,8 +13,8 @@ use crate::ServerTarget;
 use crate::case::{Case, Level, Outcome, Verdict};
 use crate::conn::{Conn, Seen, WAIT};
 use crate::server::{
-    claims, fresh, hello, judge_close, login, messages, mint_with, now_unix, server, still_alive,
-    sync_all, text,
+    RATE_LIMITED, claims, fresh, hello, judge_close, login, messages, mint_with, now_unix,
+    send_ack, server, still_alive, sync_all, text,
 };
 
 const INTERNAL_ERROR: u64 = 0x08;
@@ -145,14 +145,23 @@ pub(crate) fn cases() -> Vec<Case> {
                     let mut ids = Vec::new();
                     for i in 0..8 {
                         let id = ca.id();
-                        let body = magpie_session::Body::Send(pb::Send { to: b.clone(), client_msg_id: format!("q{batch}-{i}"), class: 0, content: Some(text(&payload)), ..Default::default() });
+                        let cmid = format!("q{batch}-{i}");
+                        let body = magpie_session::Body::Send(pb::Send { to: b.clone(), client_msg_id: cmid.clone(), class: 0, content: Some(text(&payload)), ..Default::default() });
                         if let Err(e) = ca.send_body(id, &body).await {
                             return Verdict::fail(exp, e);
                         }
-                        ids.push(id);
+                        ids.push((id, cmid));
                     }
-                    for id in ids {
-                        if let Err(e) = ca.reply(id).await {
+                    for (id, cmid) in ids {
+                        let answer = match ca.reply(id).await {
+                            // Past the server's send rate: sent again after the wait ([SESSION-6.5]).
+                            Ok(magpie_session::Body::RequestError(e)) if e.code == RATE_LIMITED => {
+                                send_ack(&mut ca, &b, &cmid, &payload).await.map(|_| ())
+                            }
+                            Ok(_) => Ok(()),
+                            Err(e) => Err(e),
+                        };
+                        if let Err(e) = answer {
                             return still_alive(s, Verdict::fail(exp, format!("sender delayed or failed: {e}"))).await;
                         }
                     }

@@ -27,12 +27,14 @@ mod group_cases;
 mod message_cases;
 mod misc_cases;
 mod property;
+mod rate_cases;
 mod session_cases;
 mod sync_cases;
 mod wire_cases;
 mod ws_cases;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use magpie_auth::{AppSecret, Device, Platform, TokenClaims, mint, random_nonce};
 use magpie_session::{Body, pb};
@@ -45,6 +47,7 @@ use crate::{ServerTarget, Target};
 pub(crate) fn cases(seed: Option<u64>) -> Vec<Case> {
     let mut out = wire_cases::cases();
     out.extend(session_cases::cases());
+    out.extend(rate_cases::cases());
     out.extend(auth_cases::cases());
     out.extend(sync_cases::cases());
     out.extend(message_cases::cases());
@@ -300,18 +303,35 @@ pub(crate) async fn sync_all(
     Err("SYNC did not reach head in 100 pages".into())
 }
 
-/// Sends a text message and returns its ack.
+/// `RATE_LIMITED` ([SESSION-6.4]).
+pub(crate) const RATE_LIMITED: u32 = 0x107;
+
+/// The most `RATE_LIMITED` answers [`send_ack`] waits out for one message.
+const RATE_WAITS: usize = 20;
+
+/// Sends a text message and returns its ack. Past the server's send rate it waits as a client
+/// should ([SESSION-6.5]) and sends again, so that cases which need volume work against any
+/// server's rate; a wait longer than the case's own bound fails by the case's timeout.
 pub(crate) async fn send_ack(
     c: &mut Conn,
     to: &str,
     cmid: &str,
     t: &str,
 ) -> Result<pb::SendAck, String> {
-    match c
-        .request(send_body(to, cmid, t, pb::MessageClass::Content))
-        .await?
-    {
-        Body::SendAck(a) => Ok(a),
-        other => Err(format!("SEND answered with {other:?}")),
+    let body = send_body(to, cmid, t, pb::MessageClass::Content);
+    for _ in 0..RATE_WAITS {
+        match c.request(body.clone()).await? {
+            Body::SendAck(a) => return Ok(a),
+            Body::RequestError(e) if e.code == RATE_LIMITED => wait_out(&e).await,
+            other => return Err(format!("SEND answered with {other:?}")),
+        }
     }
+    Err(format!(
+        "SEND {cmid} still RATE_LIMITED after {RATE_WAITS} waits"
+    ))
+}
+
+/// Waits what a `RATE_LIMITED` answer asks ([SESSION-6.5]), at least 1 ms.
+pub(crate) async fn wait_out(e: &pb::RequestError) {
+    tokio::time::sleep(Duration::from_millis(u64::from(e.retry_after_ms.max(1)))).await;
 }

@@ -26,6 +26,8 @@ pub struct Client {
     session_id: String,
     device_id: String,
     ended: Arc<OnceLock<String>>,
+    /// [`ClientOptions::rate_limit_waits`].
+    rate_limit_waits: u32,
 }
 
 /// The events of a client, in order (see [`Event`]). Also a [`futures::Stream`].
@@ -109,6 +111,7 @@ impl Client {
     pub async fn connect(options: ClientOptions) -> Result<(Client, Events), ClientError> {
         options.validate()?;
         let device_id = options.device_id.clone();
+        let rate_limit_waits = options.rate_limit_waits;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let (cursor_tx, cursor_rx) = watch::channel(
@@ -143,6 +146,7 @@ impl Client {
                 session_id: opened.session_id,
                 device_id,
                 ended,
+                rate_limit_waits,
             },
             Events { rx: events_rx },
         ))
@@ -250,10 +254,24 @@ impl Client {
         self.send_packet(send).await
     }
 
+    /// Sends `send`, waiting out up to `rate_limit_waits` RATE_LIMITED answers ([SESSION-6.5]):
+    /// the same SEND (same client message id) goes again after each wait.
     async fn send_packet(&self, send: pb::Send) -> Result<pb::SendAck, ClientError> {
-        match self.request(Body::Send(send)).await? {
-            Body::SendAck(ack) => Ok(ack),
-            other => Err(unexpected("SEND", &other)),
+        let mut waits = 0;
+        loop {
+            match self.request(Body::Send(send.clone())).await? {
+                Body::SendAck(ack) => return Ok(ack),
+                other => match unexpected("SEND", &other) {
+                    ClientError::Request {
+                        retry_after: Some(wait),
+                        ..
+                    } if waits < self.rate_limit_waits => {
+                        waits += 1;
+                        tokio::time::sleep(wait).await;
+                    }
+                    e => return Err(e),
+                },
+            }
         }
     }
 

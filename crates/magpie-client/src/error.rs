@@ -38,6 +38,9 @@ pub enum ClientError {
         name: &'static str,
         /// The server's message, for people.
         message: String,
+        /// With `RATE_LIMITED`: how long until the server expects to accept the request again
+        /// ([SESSION-6.4]); `None` with every other code ([ERR-1.4]).
+        retry_after: Option<std::time::Duration>,
     },
     /// A request that cannot be sent at all (for example larger than the server accepts).
     #[error("cannot send {what}: {source}")]
@@ -85,6 +88,9 @@ impl ClientError {
             // [ERR-1.3]: an unknown request error code is INTERNAL, and the message is kept.
             name: RequestCode(error.code).name().unwrap_or("INTERNAL"),
             message: error.message.clone(),
+            // [ERR-1.4]: meaningful with RATE_LIMITED only.
+            retry_after: (error.code == RequestCode::RATE_LIMITED.0)
+                .then(|| std::time::Duration::from_millis(u64::from(error.retry_after_ms.max(1)))),
         }
     }
 

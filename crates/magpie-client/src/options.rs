@@ -73,11 +73,15 @@ pub struct ClientOptions {
     pub initial_sync: InitialSync,
     /// Sent in HELLO's `client_version`.
     pub client_version: String,
+    /// How many `RATE_LIMITED` answers one send waits out before it fails with that error
+    /// (default 3; 0 fails at once). Each wait is the answer's `retry_after_ms`, and the SEND
+    /// goes again with the same client message id ([SESSION-6.5]).
+    pub rate_limit_waits: u32,
 }
 
 impl ClientOptions {
     /// Options with the defaults: default session settings, default backoff, unlimited
-    /// reconnects, no cursor, sync from the start.
+    /// reconnects, no cursor, sync from the start, 3 waits per send past the server's rate.
     pub fn new(
         servers: Vec<String>,
         app_id: impl Into<String>,
@@ -97,6 +101,7 @@ impl ClientOptions {
             cursor: None,
             initial_sync: InitialSync::FromStart,
             client_version: concat!("magpie-client/", env!("CARGO_PKG_VERSION")).to_owned(),
+            rate_limit_waits: 3,
         }
     }
 

@@ -10,10 +10,11 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{APP, SECRET, start_magpied};
+use common::{APP, SECRET, start_magpied, start_magpied_with};
 use magpie_auth::{AppSecret, Device, Platform, TokenClaims};
 use magpie_client::{
-    Backoff, Client, ClientOptions, ErrorCode, Event, Events, Stored, conversation_id, pb, text,
+    Backoff, Client, ClientError, ClientOptions, ErrorCode, Event, Events, Stored, conversation_id,
+    pb, text,
 };
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -142,6 +143,65 @@ async fn send_receive_dedup_and_offline_sync() {
             let m = next_message(&mut bob_events).await;
             assert_eq!((m.seq, text_of(&m)), (i, format!("offline {i}")));
         }
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_send_past_the_rate_waits_or_fails_with_when_to_retry() {
+    // [SESSION-6.4], [SESSION-6.5]: 10 SENDs a second per user, bursts of 2.
+    bounded(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let server = start_magpied_with(dir.path(), |s| {
+            s.send_rate = 10;
+            s.send_burst = 2;
+        })
+        .await;
+        // By default a send waits out RATE_LIMITED and goes again.
+        let (alice, _a) = Client::connect(options(server.local_addr(), "alice", "a1"))
+            .await
+            .expect("alice connects");
+        let started = std::time::Instant::now();
+        for i in 1..=4 {
+            let ack = alice
+                .send_text("bob", &format!("m{i}"))
+                .await
+                .expect("sent");
+            assert_eq!((ack.seq, ack.duplicate), (i, false));
+        }
+        assert!(
+            started.elapsed() >= Duration::from_millis(150),
+            "two waits of about 100 ms: {:?}",
+            started.elapsed()
+        );
+        // Without waits the third fails, saying when to send again; then it is new.
+        let mut o = options(server.local_addr(), "carol", "c1");
+        o.rate_limit_waits = 0;
+        let (carol, _c) = Client::connect(o).await.expect("carol connects");
+        let send =
+            |id: &'static str| carol.send_with_id("bob", id, text(id), pb::MessageClass::Content);
+        send("c1").await.expect("first");
+        send("c2").await.expect("second");
+        let wait = match send("c3").await {
+            Err(ClientError::Request {
+                name: "RATE_LIMITED",
+                retry_after: Some(wait),
+                ..
+            }) => wait,
+            other => panic!("expected RATE_LIMITED with a wait, got {other:?}"),
+        };
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(100),
+            "{wait:?}"
+        );
+        tokio::time::sleep(wait).await;
+        let ack = send("c3").await.expect("after the wait");
+        assert_eq!(
+            (ack.seq, ack.duplicate),
+            (3, false),
+            "the refusal took no seq"
+        );
         server.shutdown().await;
     })
     .await;

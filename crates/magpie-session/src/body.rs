@@ -93,5 +93,17 @@ pub fn request_error(code: crate::RequestCode, message: impl Into<String>) -> Bo
     Body::RequestError(pb::RequestError {
         code: code.0,
         message: message.into(),
+        retry_after_ms: 0,
+    })
+}
+
+/// A `RATE_LIMITED` request error ([SESSION-6.4]) saying to wait `retry_after` (rounded up to
+/// whole milliseconds, at least 1).
+pub fn rate_limited(retry_after: std::time::Duration, message: impl Into<String>) -> Body {
+    let ms = retry_after.as_nanos().div_ceil(1_000_000).max(1);
+    Body::RequestError(pb::RequestError {
+        code: crate::RequestCode::RATE_LIMITED.0,
+        message: message.into(),
+        retry_after_ms: u32::try_from(ms).unwrap_or(u32::MAX),
     })
 }

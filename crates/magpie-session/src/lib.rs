@@ -20,12 +20,14 @@ mod body;
 mod client;
 mod codes;
 mod link;
+mod rate;
 mod server;
 
-pub use body::{Body, request_error};
+pub use body::{Body, rate_limited, request_error};
 pub use client::{ClientConfig, ClientConnection, ClientEvent};
 pub use codes::{RequestCode, close};
 pub use link::{Closed, Initiator};
+pub use rate::{Bucket, Rate};
 pub use server::{
     Negotiated, ServerConfig, ServerConnection, ServerEvent, compression_to_proto,
     limits_from_proto, limits_to_proto,

@@ -16,6 +16,7 @@ use magpie_wire::{Compression, ErrorCode, FrameType, Limits, Packet, VarInt, pre
 use crate::body::{Body, request_error};
 use crate::codes::{RequestCode, close};
 use crate::link::{Closed, Link};
+use crate::rate::{Bucket, Rate};
 
 /// Server-side session settings, with documented defaults.
 #[derive(Debug, Clone)]
@@ -34,12 +35,21 @@ pub struct ServerConfig {
     pub default_heartbeat: Duration,
     /// [SESSION-6.2]: request errors per minute before `BAD_REQUEST_FLOOD` (default 100).
     pub max_request_errors: u32,
+    /// [SESSION-6.6]: packets (and skipped frames) a connection may send, on average and in a
+    /// burst, before it is closed with `BAD_REQUEST_FLOOD` (default 1,000 a second, bursts of
+    /// 2,000).
+    pub packet_rate: Rate,
     /// [WIRE-7.4]: compress only bodies of at least this many bytes (default: the codec's,
     /// [`EncoderConfig::DEFAULT_COMPRESSION_THRESHOLD`](magpie_wire::EncoderConfig::DEFAULT_COMPRESSION_THRESHOLD)).
     pub compression_threshold: usize,
     /// [WIRE-7]: the DEFLATE level of the frames the server compresses (default: the codec's,
     /// [`EncoderConfig::DEFAULT_COMPRESSION_LEVEL`](magpie_wire::EncoderConfig::DEFAULT_COMPRESSION_LEVEL)).
     pub compression_level: u32,
+}
+
+impl ServerConfig {
+    /// [SESSION-6.6]: 1,000 packets a second, bursts of 2,000.
+    pub const DEFAULT_PACKET_RATE: Rate = Rate::per_sec_with_burst(1000, 2000);
 }
 
 impl Default for ServerConfig {
@@ -52,6 +62,7 @@ impl Default for ServerConfig {
             max_heartbeat: Duration::from_secs(300),
             default_heartbeat: Duration::from_secs(30),
             max_request_errors: 100,
+            packet_rate: Self::DEFAULT_PACKET_RATE,
             compression_threshold: magpie_wire::EncoderConfig::DEFAULT_COMPRESSION_THRESHOLD,
             compression_level: magpie_wire::EncoderConfig::DEFAULT_COMPRESSION_LEVEL,
         }
@@ -112,6 +123,10 @@ pub struct ServerConnection {
     idle_timeout: Duration,
     errors_window_start: Instant,
     errors_in_window: u32,
+    /// [SESSION-6.6]: the packets this connection has sent.
+    packets: Bucket,
+    /// Frames the decoder had skipped when last charged to `packets`.
+    skipped_charged: u64,
     close_reported: bool,
 }
 
@@ -128,6 +143,8 @@ impl ServerConnection {
             idle_timeout: Duration::MAX,
             errors_window_start: now,
             errors_in_window: 0,
+            packets: Bucket::default(),
+            skipped_charged: 0,
             close_reported: false,
         }
     }
@@ -205,13 +222,37 @@ impl ServerConnection {
             }
         }
         while self.link.closed.is_none() && matches!(self.phase, Phase::AwaitHello | Phase::Open) {
-            match self.link.decoder.decode(&mut self.link.rx) {
+            let decoded = self.link.decoder.decode(&mut self.link.rx);
+            let skipped = self.link.decoder.frames_skipped();
+            let cost = (skipped - self.skipped_charged) + u64::from(matches!(decoded, Ok(Some(_))));
+            self.skipped_charged = skipped;
+            if !self.charge_packets(cost) {
+                break;
+            }
+            match decoded {
                 Ok(Some(packet)) => self.on_packet(packet),
                 Ok(None) => break,
                 Err(e) => self.link.fail(&e),
             }
         }
         self.report_close();
+    }
+
+    /// Takes `n` packets from the connection's packet rate; past it, closes the connection with
+    /// `BAD_REQUEST_FLOOD` and returns `false` ([SESSION-6.6]).
+    fn charge_packets(&mut self, n: u64) -> bool {
+        let now = self.link.last_rx;
+        for _ in 0..n {
+            if self.packets.take(self.config.packet_rate, now).is_err() {
+                self.link.close(
+                    close::BAD_REQUEST_FLOOD,
+                    None,
+                    "packets faster than the packet rate".into(),
+                );
+                return false;
+            }
+        }
+        true
     }
 
     fn on_packet(&mut self, packet: Packet) {
@@ -326,9 +367,14 @@ impl ServerConnection {
 
     /// Answers request `id`. A reply too large for the client becomes `INTERNAL`.
     pub fn reply(&mut self, id: VarInt, body: Body) {
-        if matches!(body, Body::RequestError(_)) {
-            self.request_failed(id, body);
-            return;
+        match &body {
+            // [SESSION-6.2]: RATE_LIMITED is no bad request; the packet rate bounds a client
+            // that does not wait ([SESSION-6.6]).
+            Body::RequestError(e) if e.code != RequestCode::RATE_LIMITED.0 => {
+                self.request_failed(id, body);
+                return;
+            }
+            _ => {}
         }
         if let Err(e) = self.link.send(body.into_packet(Some(id))) {
             let _ = self.link.send(

@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use magpie_session::{
-    Body, ClientConfig, ClientConnection, ClientEvent, Initiator, ServerConfig, ServerConnection,
-    ServerEvent, close, compression_to_proto, limits_to_proto, pb,
+    Body, ClientConfig, ClientConnection, ClientEvent, Initiator, Rate, ServerConfig,
+    ServerConnection, ServerEvent, close, compression_to_proto, limits_to_proto, pb,
 };
 use magpie_wire::{Compression, ErrorCode, FrameType, Packet, VarInt};
 
@@ -285,6 +285,7 @@ fn request_error(message: &str) -> Body {
     Body::RequestError(pb::RequestError {
         code: magpie_session::RequestCode::UNKNOWN_CONVERSATION.0,
         message: message.into(),
+        retry_after_ms: 0,
     })
 }
 
@@ -314,6 +315,37 @@ fn request_error_flood_closes_just_past_the_limit() {
 }
 
 #[test]
+fn rate_limited_answers_are_not_request_errors() {
+    // [SESSION-6.2]: a client that waits out RATE_LIMITED is not flooding.
+    let config = ServerConfig {
+        max_request_errors: 3,
+        ..ServerConfig::default()
+    };
+    let mut pair = Pair::with_server(ClientConfig::default(), config);
+    pair.open();
+    for id in 1..=10 {
+        pair.server.reply(
+            VarInt::from_u32(id),
+            magpie_session::rate_limited(Duration::from_micros(1500), "wait"),
+        );
+    }
+    assert!(pair.server.is_open(), "10 RATE_LIMITED answers");
+    pair.drive();
+    let waits: Vec<u32> = pair
+        .client_events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Reply {
+                body: Body::RequestError(e),
+                ..
+            } => Some(e.retry_after_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(waits, vec![2; 10], "1.5 ms rounds up to 2");
+}
+
+#[test]
 fn request_error_count_starts_over_each_minute() {
     let config = ServerConfig {
         max_request_errors: 3,
@@ -339,4 +371,89 @@ fn request_error_count_starts_over_each_minute() {
     pair.server
         .reply(VarInt::from_u32(7), request_error("not yours"));
     assert!(!pair.server.is_open(), "4 errors within a minute");
+}
+
+/// `n` frames of type `ty` (empty bodies), as a peer would write them.
+fn frames(ty: FrameType, n: usize) -> BytesMut {
+    let mut raw = BytesMut::new();
+    let mut enc = magpie_wire::Encoder::default();
+    for _ in 0..n {
+        enc.encode(Packet::new(ty, Vec::new()), &mut raw)
+            .expect("encodes");
+    }
+    raw
+}
+
+fn closed_with(pair: &mut Pair) -> Option<ErrorCode> {
+    pair.drive();
+    pair.client_events.iter().find_map(|e| match e {
+        ClientEvent::Closed(c) => Some(c.code),
+        _ => None,
+    })
+}
+
+/// A server whose packet rate is 10 a second with bursts of 5 ([SESSION-6.6]), opened (the HELLO
+/// took one packet).
+fn rate_limited_pair() -> Pair {
+    let config = ServerConfig {
+        packet_rate: Rate::new(10, 5).expect("a rate"),
+        ..ServerConfig::default()
+    };
+    let mut pair = Pair::with_server(ClientConfig::default(), config);
+    pair.open();
+    pair
+}
+
+#[test]
+fn a_ping_flood_closes_just_past_the_packet_rate() {
+    let mut pair = rate_limited_pair();
+    // The HELLO took 1 of the burst of 5: 4 PINGs pass, the fifth closes.
+    pair.server
+        .handle_bytes(pair.now, &frames(FrameType::PING, 4));
+    assert!(
+        pair.server.is_open(),
+        "4 PINGs after the HELLO fit the burst"
+    );
+    pair.server
+        .handle_bytes(pair.now, &frames(FrameType::PING, 1));
+    assert!(
+        !pair.server.is_open(),
+        "the sixth packet at once is past it"
+    );
+    assert_eq!(closed_with(&mut pair), Some(close::BAD_REQUEST_FLOOD));
+}
+
+#[test]
+fn packets_at_the_rate_pass_forever() {
+    let mut pair = rate_limited_pair();
+    for _ in 0..100 {
+        pair.now += Duration::from_millis(100);
+        pair.server
+            .handle_bytes(pair.now, &frames(FrameType::PING, 1));
+        pair.drive();
+    }
+    assert!(pair.server.is_open(), "one PING every 100 ms is the rate");
+    // After idling, a full burst again, and no more.
+    pair.now += Duration::from_secs(5);
+    pair.server
+        .handle_bytes(pair.now, &frames(FrameType::PING, 5));
+    assert!(pair.server.is_open());
+    pair.server
+        .handle_bytes(pair.now, &frames(FrameType::PING, 1));
+    assert!(!pair.server.is_open());
+}
+
+#[test]
+fn skipped_frames_count_against_the_packet_rate() {
+    // [WIRE-5.2]: grease frames deliver nothing; [SESSION-6.6] counts them all the same.
+    let mut pair = rate_limited_pair();
+    pair.server
+        .handle_bytes(pair.now, &frames(FrameType::grease(3), 4));
+    assert!(
+        pair.server.is_open(),
+        "4 skipped frames fit what the HELLO left"
+    );
+    pair.server
+        .handle_bytes(pair.now, &frames(FrameType::grease(7), 1));
+    assert_eq!(closed_with(&mut pair), Some(close::BAD_REQUEST_FLOOD));
 }

@@ -32,6 +32,8 @@ pub struct Decoder {
     /// Boxed: the backend's stream state is held inline, and most connections never inflate.
     inflater: Option<Box<Inflater>>,
     failed: Option<ErrorCode>,
+    /// Frames skipped so far ([WIRE-5.2]), for a session layer's packet rate.
+    skipped: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +55,7 @@ impl Decoder {
             offset: 0,
             inflater: None,
             failed: None,
+            skipped: 0,
         }
     }
 
@@ -82,6 +85,13 @@ impl Decoder {
     /// Bytes of the stream consumed so far (frames only; the preface is read separately).
     pub fn bytes_consumed(&self) -> u64 {
         self.offset
+    }
+
+    /// Frames that delivered no packet so far: skipped frames ([WIRE-5.2]) and containers whose
+    /// packets were all skipped. They cost a receiver work yet deliver nothing, so a session
+    /// layer bounds their rate like that of packets (`spec/session.md` [SESSION-6.6]).
+    pub fn frames_skipped(&self) -> u64 {
+        self.skipped
     }
 
     /// `true` when the decoder is between frames with nothing pending: a stream that ends now ends
@@ -138,7 +148,10 @@ impl Decoder {
                         }));
                     }
                     self.state = match head.disposition {
-                        Disposition::Skip => State::Skip(head.len),
+                        Disposition::Skip => {
+                            self.skipped += 1;
+                            State::Skip(head.len)
+                        }
                         _ => State::Body(head, frame_offset),
                     };
                 }
@@ -213,7 +226,12 @@ impl Decoder {
                 },
                 other => other,
             })?;
-            return Ok(self.pending.pop_front());
+            let first = self.pending.pop_front();
+            if first.is_none() {
+                // Every packet in it skipped ([WIRE-8.3]): it counts as a skipped frame.
+                self.skipped += 1;
+            }
+            return Ok(first);
         }
         let mut packet = Packet::new(head.ty, body);
         if let Some(id) = head.id {

@@ -176,6 +176,17 @@ pub struct Settings {
     /// Request errors per minute before a session is closed with BAD_REQUEST_FLOOD (default 100;
     /// [SESSION-6.2]).
     pub max_request_errors: u32,
+    /// SENDs a user may make a second on average, over all of the user's sessions and every
+    /// class; past it a SEND is answered RATE_LIMITED ([SESSION-6.4]). Default 20.
+    pub send_rate: u32,
+    /// SENDs a user may make at once before `send_rate` applies (default 100).
+    pub send_burst: u32,
+    /// Packets (and skipped frames) a connection may send a second on average before it is
+    /// closed with BAD_REQUEST_FLOOD ([SESSION-6.6]). Default 1,000; at least `send_rate`.
+    pub packet_rate: u32,
+    /// Packets a connection may send at once before `packet_rate` applies (default 2,000; at
+    /// least `send_burst`).
+    pub packet_burst: u32,
     /// Deliberate faults (feature `faults` only).
     #[cfg(feature = "faults")]
     pub faults: Faults,
@@ -215,6 +226,10 @@ impl Default for Settings {
             default_heartbeat_secs: 30,
             handshake_timeout_secs: 10,
             max_request_errors: 100,
+            send_rate: 20,
+            send_burst: 100,
+            packet_rate: 1000,
+            packet_burst: 2000,
             compression_threshold: 8192,
             compression_level: 2,
             #[cfg(feature = "faults")]
@@ -230,6 +245,16 @@ impl Settings {
 
     /// Whether the settings can work together: an error says which do not.
     pub fn check(&self) -> Result<(), String> {
+        self.send_rate()?;
+        self.packet_rate()?;
+        // [SESSION-6.6]: the packet rate never cuts off what the send rate allows.
+        if self.packet_rate < self.send_rate || self.packet_burst < self.send_burst {
+            return Err(format!(
+                "packet_rate {}/s with a burst of {} is below send_rate {}/s with a burst of {}: \
+                 a user's allowed SENDs on one connection would close it",
+                self.packet_rate, self.packet_burst, self.send_rate, self.send_burst
+            ));
+        }
         let profile = self.group_profile_bound();
         if profile > Self::MAX_GROUP_PROFILE {
             return Err(format!(
@@ -284,9 +309,25 @@ impl Settings {
         toml::from_str(text).map_err(|e| e.to_string())
     }
 
-    /// The session-layer settings.
+    /// [SESSION-6.4]: `send_rate` with `send_burst`.
+    pub fn send_rate(&self) -> Result<magpie_session::Rate, String> {
+        magpie_session::Rate::new(self.send_rate, self.send_burst)
+            .map_err(|e| format!("send_rate, send_burst: {e}"))
+    }
+
+    /// [SESSION-6.6]: `packet_rate` with `packet_burst`.
+    pub fn packet_rate(&self) -> Result<magpie_session::Rate, String> {
+        magpie_session::Rate::new(self.packet_rate, self.packet_burst)
+            .map_err(|e| format!("packet_rate, packet_burst: {e}"))
+    }
+
+    /// The session-layer settings (after [`Settings::check`]; a packet rate it would refuse is
+    /// the session layer's default).
     pub fn session_config(&self) -> magpie_session::ServerConfig {
         magpie_session::ServerConfig {
+            packet_rate: self
+                .packet_rate()
+                .unwrap_or(magpie_session::ServerConfig::DEFAULT_PACKET_RATE),
             default_heartbeat: Duration::from_secs(self.default_heartbeat_secs),
             handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
             max_request_errors: self.max_request_errors,
@@ -310,5 +351,31 @@ mod tests {
         assert!(e.contains("max_group_attributes"), "{e}");
         s.max_group_attributes = usize::MAX;
         assert!(s.check().is_err(), "no overflow");
+    }
+
+    #[test]
+    fn rates_are_at_least_one_and_packets_allow_the_sends() {
+        let ok = Settings::default();
+        assert_eq!(ok.check(), Ok(()));
+        for bad in [
+            Settings {
+                send_rate: 0,
+                ..Settings::default()
+            },
+            Settings {
+                packet_burst: 0,
+                ..Settings::default()
+            },
+        ] {
+            let e = bad.check().expect_err("a zero rate");
+            assert!(e.contains("at least 1"), "{e}");
+        }
+        let e = Settings {
+            send_burst: 5000,
+            ..Settings::default()
+        }
+        .check()
+        .expect_err("a send burst past the packet burst");
+        assert!(e.contains("packet_rate"), "{e}");
     }
 }

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use magpie_auth::validate_user_id;
-use magpie_session::{Body, RequestCode, pb, request_error};
+use magpie_session::{Body, RequestCode, pb, rate_limited, request_error};
 use magpie_store::{Delivered, EventKind, StoredMessage, Write, WriteResult};
 use prost::Message as _;
 use sha2::{Digest, Sha256};
@@ -223,6 +223,19 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
         return ready(err(
             RequestCode::CONTENT_TOO_LARGE,
             format!("content is {} bytes, the limit is {max}", encoded.len()),
+        ));
+    }
+    // [SESSION-6.4]: after the checks that cost nothing, before the relay or commit that costs.
+    if let Err(wait) = shared
+        .send_rates
+        .take(&me.app, &me.user, std::time::Instant::now())
+    {
+        return ready(rate_limited(
+            wait,
+            format!(
+                "{} sends at most {}/s in bursts of {}",
+                me.user, shared.settings.send_rate, shared.settings.send_burst
+            ),
         ));
     }
     let class = pb::MessageClass::try_from(send.class).unwrap_or(pb::MessageClass::Content);

@@ -13,6 +13,7 @@ mod groups;
 mod handlers;
 mod hub;
 mod mailbox;
+mod rates;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -61,6 +62,8 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) committer: GroupCommitter,
     pub(crate) hub: Hub,
+    /// [SESSION-6.4]: each user's SENDs.
+    pub(crate) send_rates: rates::SendRates,
     pub(crate) verify_policy: VerifyPolicy,
     /// Connection and worker tasks, so shutdown can wait for them.
     pub(crate) tracker: TaskTracker,
@@ -114,6 +117,7 @@ impl Server {
     /// Opens the store, binds the listeners and starts serving.
     pub async fn start(settings: Settings) -> Result<Server, StartError> {
         settings.check().map_err(StartError::Settings)?;
+        let send_rate = settings.send_rate().map_err(StartError::Settings)?;
         let mut apps = HashMap::new();
         for app in &settings.apps {
             magpie_auth::validate_app_id(&app.id).map_err(|e| StartError::App {
@@ -198,6 +202,7 @@ impl Server {
             store,
             committer,
             hub: Hub::default(),
+            send_rates: rates::SendRates::new(send_rate),
             verify_policy,
             tracker: TaskTracker::new(),
             stopping: stopped.clone(),

@@ -411,6 +411,11 @@ async fn a_slow_reader_is_dropped_and_others_keep_being_served() {
     let server = start_with(dir.path(), |s| {
         s.session_queue = 16;
         s.write_timeout_secs = 1;
+        // Alice sends 1,000 messages as fast as acks come ([SESSION-6.4] out of the way).
+        s.send_rate = 100_000;
+        s.send_burst = 100_000;
+        s.packet_rate = 100_000;
+        s.packet_burst = 100_000;
     })
     .await;
     let addr = server.local_addr();

@@ -126,10 +126,17 @@ impl Drop for FakeServer {
 /// A real magpied in this process, listening on `listen`, serving [`APP`] with [`SECRET`] and
 /// keeping its data in `dir`.
 pub async fn start_magpied(dir: &std::path::Path, listen: SocketAddr) -> magpied::Server {
-    let settings = magpied::Settings {
-        listen,
-        ..magpied::Settings::embedded(dir, APP, SECRET)
-    };
+    start_magpied_with(dir, |s| s.listen = listen).await
+}
+
+/// [`start_magpied`] on a free port, with `tweak` applied to its settings.
+#[allow(dead_code)] // not every test binary tweaks
+pub async fn start_magpied_with(
+    dir: &std::path::Path,
+    tweak: impl FnOnce(&mut magpied::Settings),
+) -> magpied::Server {
+    let mut settings = magpied::Settings::embedded(dir, APP, SECRET);
+    tweak(&mut settings);
     magpied::Server::start(settings)
         .await
         .expect("magpied starts")
