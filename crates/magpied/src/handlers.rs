@@ -159,6 +159,22 @@ pub(crate) fn start(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, body: Body) -> 
     }
 }
 
+/// [SESSION-6.4]: takes one SEND (or group change) of `me` from the user's rate, or the
+/// RATE_LIMITED answer if there is none to take.
+pub(crate) fn over_send_rate(shared: &Shared, me: &Identity) -> Option<Body> {
+    let wait = shared
+        .send_rates
+        .take(&me.app, &me.user, std::time::Instant::now())
+        .err()?;
+    Some(rate_limited(
+        wait,
+        format!(
+            "{} sends at most {}/s in bursts of {}",
+            me.user, shared.settings.send_rate, shared.settings.send_burst
+        ),
+    ))
+}
+
 fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -> Pending {
     let me = &ctx.id;
     // [GROUP-4.1]: `to` is a user id, or a group's conversation id (`:` is in no user id).
@@ -225,18 +241,9 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
             format!("content is {} bytes, the limit is {max}", encoded.len()),
         ));
     }
-    // [SESSION-6.4]: after the checks that cost nothing, before the relay or commit that costs.
-    if let Err(wait) = shared
-        .send_rates
-        .take(&me.app, &me.user, std::time::Instant::now())
-    {
-        return ready(rate_limited(
-            wait,
-            format!(
-                "{} sends at most {}/s in bursts of {}",
-                me.user, shared.settings.send_rate, shared.settings.send_burst
-            ),
-        ));
+    // After the checks that cost nothing, before the relay or commit that costs.
+    if let Some(refusal) = over_send_rate(shared, me) {
+        return ready(refusal);
     }
     let class = pb::MessageClass::try_from(send.class).unwrap_or(pb::MessageClass::Content);
     let conversation = match &group {

@@ -234,3 +234,52 @@ async fn roles_gate_changes_and_the_kicked_stop_receiving() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn group_changes_and_sends_share_the_senders_rate() {
+    // [SESSION-6.4]: one bucket per user for SENDs and group changes; `info` costs nothing.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start_with(dir.path(), |s| {
+        s.send_rate = 1;
+        s.send_burst = 2;
+    })
+    .await;
+    let addr = server.local_addr();
+    let mut own = TestClient::login(addr, "own", "d").await;
+    let created = reply(
+        own.request(group(
+            "rated",
+            Op::Create(pb::GroupCreate {
+                name: "Rated".into(),
+                private: false,
+                members: vec!["bob".into()],
+            }),
+        ))
+        .await,
+    );
+    assert_eq!(created.seq, 1);
+    assert!(matches!(
+        own.send_text("g:rated", "m1", "hi").await,
+        Body::SendAck(_)
+    ));
+    let info = || group("rated", Op::Info(pb::GroupInfoQuery::default()));
+    for _ in 0..5 {
+        reply(own.request(info()).await);
+    }
+    let refused = own.request(group("rated", Op::Kick(users(&["bob"])))).await;
+    match &refused {
+        Body::RequestError(e) => {
+            assert_eq!(e.code, RequestCode::RATE_LIMITED.0, "{e:?}");
+            assert!((1..=1000).contains(&e.retry_after_ms), "{e:?}");
+        }
+        other => panic!("expected RATE_LIMITED, got {other:?}"),
+    }
+    // Nothing changed: bob is still a member, and the group's seq did not move.
+    let after = reply(own.request(info()).await).group.expect("info");
+    assert_eq!(after.member_count, 2);
+    assert_eq!(
+        code(own.send_text("g:rated", "m2", "again").await),
+        RequestCode::RATE_LIMITED.0,
+        "the SEND shares the bucket"
+    );
+}
