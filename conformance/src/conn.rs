@@ -72,6 +72,8 @@ pub(crate) struct Conn {
     pub(crate) pushes: Vec<pb::Push>,
     /// Bodies of packets that were neither the awaited reply nor pushes.
     pub(crate) other: Vec<String>,
+    /// Replies that came while another was awaited (requests written back to back), by id.
+    early: std::collections::HashMap<u64, Packet>,
 }
 
 impl Conn {
@@ -93,6 +95,7 @@ impl Conn {
             next_id: 1,
             pushes: Vec::new(),
             other: Vec::new(),
+            early: std::collections::HashMap::new(),
         }
     }
 
@@ -269,6 +272,14 @@ impl Conn {
 
     /// Waits for the reply with `id`, keeping pushes aside.
     pub(crate) async fn reply(&mut self, id: u64) -> Result<Body, String> {
+        let decode = |p: Packet| match Body::decode(p.ty(), p.body()) {
+            Ok(Some(b)) => Ok(b),
+            Ok(None) => Err(format!("reply of type {:?} has no known body", p.ty())),
+            Err(e) => Err(format!("reply body does not parse: {e}")),
+        };
+        if let Some(p) = self.early.remove(&id) {
+            return decode(p);
+        }
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -276,11 +287,18 @@ impl Conn {
                 Ev::Packet(p)
                     if p.id().map(|i| i.into_inner()) == Some(id) && p.ty() != FrameType::PUSH =>
                 {
-                    return match Body::decode(p.ty(), p.body()) {
-                        Ok(Some(b)) => Ok(b),
-                        Ok(None) => Err(format!("reply of type {:?} has no known body", p.ty())),
-                        Err(e) => Err(format!("reply body does not parse: {e}")),
-                    };
+                    return decode(p);
+                }
+                Ev::Packet(p)
+                    if p.ty() != FrameType::PUSH
+                        && p.ty() != FrameType::CLOSE
+                        && p.id().is_some_and(|i| i.into_inner() <= self.next_id) =>
+                {
+                    // A reply to another request still to be read: kept for its reader.
+                    self.note(&p);
+                    if let Some(other) = p.id() {
+                        self.early.insert(other.into_inner(), p);
+                    }
                 }
                 Ev::Packet(p) if p.ty() == FrameType::CLOSE => {
                     let c = Close::decode(p.body())

@@ -304,7 +304,7 @@ pub(crate) async fn sync_all(
 }
 
 /// `RATE_LIMITED` ([SESSION-6.4]).
-pub(crate) const RATE_LIMITED: u32 = 0x107;
+pub(crate) const RATE_LIMITED: u32 = magpie_session::RequestCode::RATE_LIMITED.0;
 
 /// The most `RATE_LIMITED` answers [`send_ack`] waits out for one message.
 const RATE_WAITS: usize = 20;

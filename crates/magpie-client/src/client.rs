@@ -28,6 +28,8 @@ pub struct Client {
     ended: Arc<OnceLock<String>>,
     /// [`ClientOptions::rate_limit_waits`].
     rate_limit_waits: u32,
+    /// [`ClientOptions::rate_limit_max_wait`].
+    rate_limit_max_wait: std::time::Duration,
 }
 
 /// The events of a client, in order (see [`Event`]). Also a [`futures::Stream`].
@@ -111,7 +113,8 @@ impl Client {
     pub async fn connect(options: ClientOptions) -> Result<(Client, Events), ClientError> {
         options.validate()?;
         let device_id = options.device_id.clone();
-        let rate_limit_waits = options.rate_limit_waits;
+        let (rate_limit_waits, rate_limit_max_wait) =
+            (options.rate_limit_waits, options.rate_limit_max_wait);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let (cursor_tx, cursor_rx) = watch::channel(
@@ -147,6 +150,7 @@ impl Client {
                 device_id,
                 ended,
                 rate_limit_waits,
+                rate_limit_max_wait,
             },
             Events { rx: events_rx },
         ))
@@ -254,8 +258,9 @@ impl Client {
         self.send_packet(send).await
     }
 
-    /// Sends `send`, waiting out up to `rate_limit_waits` RATE_LIMITED answers ([SESSION-6.5]):
-    /// the same SEND (same client message id) goes again after each wait.
+    /// Sends `send`, waiting out up to `rate_limit_waits` RATE_LIMITED answers of at most
+    /// `rate_limit_max_wait` each ([SESSION-6.5]): the same SEND (same client message id) goes
+    /// again after each wait.
     async fn send_packet(&self, send: pb::Send) -> Result<pb::SendAck, ClientError> {
         let mut waits = 0;
         loop {
@@ -265,7 +270,7 @@ impl Client {
                     ClientError::Request {
                         retry_after: Some(wait),
                         ..
-                    } if waits < self.rate_limit_waits => {
+                    } if waits < self.rate_limit_waits && wait <= self.rate_limit_max_wait => {
                         waits += 1;
                         tokio::time::sleep(wait).await;
                     }

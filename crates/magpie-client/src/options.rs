@@ -77,6 +77,9 @@ pub struct ClientOptions {
     /// (default 3; 0 fails at once). Each wait is the answer's `retry_after_ms`, and the SEND
     /// goes again with the same client message id ([SESSION-6.5]).
     pub rate_limit_waits: u32,
+    /// The longest `retry_after` a send waits out (default 10 s): a longer one fails at once
+    /// with the `RATE_LIMITED` error, whose `retry_after` says how long.
+    pub rate_limit_max_wait: Duration,
 }
 
 impl ClientOptions {
@@ -102,6 +105,7 @@ impl ClientOptions {
             initial_sync: InitialSync::FromStart,
             client_version: concat!("magpie-client/", env!("CARGO_PKG_VERSION")).to_owned(),
             rate_limit_waits: 3,
+            rate_limit_max_wait: Duration::from_secs(10),
         }
     }
 

@@ -202,6 +202,17 @@ async fn a_send_past_the_rate_waits_or_fails_with_when_to_retry() {
             (3, false),
             "the refusal took no seq"
         );
+        // A wait past rate_limit_max_wait is not waited out.
+        let mut o = options(server.local_addr(), "dan", "d1");
+        o.rate_limit_max_wait = Duration::from_millis(1);
+        let (dan, _d) = Client::connect(o).await.expect("dan connects");
+        dan.send_text("bob", "1").await.expect("first");
+        dan.send_text("bob", "2").await.expect("second");
+        let err = dan
+            .send_text("bob", "3")
+            .await
+            .expect_err("too long a wait");
+        assert_eq!(err.code_name(), Some("RATE_LIMITED"));
         server.shutdown().await;
     })
     .await;

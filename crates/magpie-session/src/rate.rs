@@ -19,11 +19,16 @@ pub struct Rate {
 }
 
 impl Rate {
-    /// A bound of `per_sec` events a second with bursts of `burst`; both at least 1.
+    /// The highest rate: one event a nanosecond, the clock's resolution.
+    pub const MAX_PER_SEC: u32 = 1_000_000_000;
+
+    /// A bound of `per_sec` events a second (1 to [`Rate::MAX_PER_SEC`]) with bursts of `burst`
+    /// (at least 1).
     pub fn new(per_sec: u32, burst: u32) -> Result<Rate, String> {
-        if per_sec == 0 || burst == 0 {
+        if per_sec == 0 || burst == 0 || per_sec > Self::MAX_PER_SEC {
             return Err(format!(
-                "a rate needs at least 1 event a second and a burst of at least 1 (got {per_sec}/s, burst {burst})"
+                "a rate needs 1 to {} events a second and a burst of at least 1 (got {per_sec}/s, burst {burst})",
+                Self::MAX_PER_SEC
             ));
         }
         Ok(Rate::per_sec_with_burst(per_sec, burst))
@@ -33,11 +38,12 @@ impl Rate {
     ///
     /// # Panics
     ///
-    /// If `per_sec` or `burst` is 0 (at compile time in a constant).
+    /// If `per_sec` is 0 or past [`Rate::MAX_PER_SEC`], or `burst` is 0 (at compile time in a
+    /// constant).
     pub const fn per_sec_with_burst(per_sec: u32, burst: u32) -> Rate {
         assert!(
-            per_sec > 0 && burst > 0,
-            "a rate and its burst are at least 1"
+            per_sec > 0 && per_sec <= Self::MAX_PER_SEC && burst > 0,
+            "a rate is 1 to 10^9 a second and its burst at least 1"
         );
         let interval_ns = 1_000_000_000 / per_sec as u64;
         Rate {
@@ -131,5 +137,11 @@ mod tests {
         b.take(rate, t0 + ms(1)).unwrap();
         assert!(Rate::new(0, 5).is_err());
         assert!(Rate::new(5, 0).is_err());
+        // Past one a nanosecond the interval would be 0 and bound nothing.
+        assert!(Rate::new(Rate::MAX_PER_SEC + 1, 5).is_err());
+        let fastest = Rate::new(Rate::MAX_PER_SEC, 1).unwrap();
+        let mut b = Bucket::default();
+        b.take(fastest, t0 + ms(10)).unwrap();
+        assert_eq!(b.take(fastest, t0 + ms(10)), Err(Duration::from_nanos(1)));
     }
 }

@@ -35,9 +35,9 @@ pub struct ServerConfig {
     pub default_heartbeat: Duration,
     /// [SESSION-6.2]: request errors per minute before `BAD_REQUEST_FLOOD` (default 100).
     pub max_request_errors: u32,
-    /// [SESSION-6.6]: packets (and skipped frames) a connection may send, on average and in a
-    /// burst, before it is closed with `BAD_REQUEST_FLOOD` (default 1,000 a second, bursts of
-    /// 2,000).
+    /// [SESSION-6.6]: packets (and frames that deliver none) a connection may send, on average
+    /// and in a burst, before it is closed with `BAD_REQUEST_FLOOD` (default 1,000 a second,
+    /// bursts of 2,000).
     pub packet_rate: Rate,
     /// [WIRE-7.4]: compress only bodies of at least this many bytes (default: the codec's,
     /// [`EncoderConfig::DEFAULT_COMPRESSION_THRESHOLD`](magpie_wire::EncoderConfig::DEFAULT_COMPRESSION_THRESHOLD)).

@@ -176,16 +176,17 @@ pub struct Settings {
     /// Request errors per minute before a session is closed with BAD_REQUEST_FLOOD (default 100;
     /// [SESSION-6.2]).
     pub max_request_errors: u32,
-    /// SENDs a user may make a second on average, over all of the user's sessions and every
-    /// class; past it a SEND is answered RATE_LIMITED ([SESSION-6.4]). Default 20.
+    /// SENDs (and group changes) a user may make a second on average, over all of the user's
+    /// sessions and every class; past it one is answered RATE_LIMITED ([SESSION-6.4]). 1 to
+    /// 10^9; default 20.
     pub send_rate: u32,
     /// SENDs a user may make at once before `send_rate` applies (default 100).
     pub send_burst: u32,
     /// Packets (and skipped frames) a connection may send a second on average before it is
-    /// closed with BAD_REQUEST_FLOOD ([SESSION-6.6]). Default 1,000; at least `send_rate`.
+    /// closed with BAD_REQUEST_FLOOD ([SESSION-6.6]). Default 1,000; at least twice `send_rate`.
     pub packet_rate: u32,
     /// Packets a connection may send at once before `packet_rate` applies (default 2,000; at
-    /// least `send_burst`).
+    /// least twice `send_burst`).
     pub packet_burst: u32,
     /// Deliberate faults (feature `faults` only).
     #[cfg(feature = "faults")]
@@ -247,11 +248,13 @@ impl Settings {
     pub fn check(&self) -> Result<(), String> {
         self.send_rate()?;
         self.packet_rate()?;
-        // [SESSION-6.6]: the packet rate never cuts off what the send rate allows.
-        if self.packet_rate < self.send_rate || self.packet_burst < self.send_burst {
+        // [SESSION-6.6]: the packet rate never cuts off what the send rate allows, with room
+        // for the packets that go with SENDs (READs, SYNCs, PINGs).
+        if self.packet_rate / 2 < self.send_rate || self.packet_burst / 2 < self.send_burst {
             return Err(format!(
-                "packet_rate {}/s with a burst of {} is below send_rate {}/s with a burst of {}: \
-                 a user's allowed SENDs on one connection would close it",
+                "packet_rate {}/s with a burst of {} is below twice send_rate {}/s with a burst \
+                 of {}: a user's allowed SENDs, with the READs and SYNCs that go with them, on \
+                 one connection would close it",
                 self.packet_rate, self.packet_burst, self.send_rate, self.send_burst
             ));
         }
@@ -371,11 +374,19 @@ mod tests {
             assert!(e.contains("at least 1"), "{e}");
         }
         let e = Settings {
-            send_burst: 5000,
+            send_burst: 1001,
             ..Settings::default()
         }
         .check()
-        .expect_err("a send burst past the packet burst");
+        .expect_err("a send burst past half the packet burst");
         assert!(e.contains("packet_rate"), "{e}");
+        let e = Settings {
+            send_rate: 2_000_000_000,
+            packet_rate: u32::MAX,
+            ..Settings::default()
+        }
+        .check()
+        .expect_err("past one a nanosecond");
+        assert!(e.contains("send_rate"), "{e}");
     }
 }

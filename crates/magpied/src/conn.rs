@@ -165,22 +165,33 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, ws: bool) {
                 None => tracing::debug!(peer = ?transport.peer(), "handshake refused"),
             }
         }
-        if let Some(ctx) = &session {
-            while !backlog.is_empty() {
-                let in_flight = in_flight.get_or_insert_with(Box::default);
-                if in_flight.len() >= MAX_IN_FLIGHT {
-                    break;
+        loop {
+            if let Some(ctx) = &session {
+                while !backlog.is_empty() {
+                    let in_flight = in_flight.get_or_insert_with(Box::default);
+                    if in_flight.len() >= MAX_IN_FLIGHT {
+                        break;
+                    }
+                    let Some((id, body)) = backlog.pop_front() else {
+                        break;
+                    };
+                    let reply = handlers::start(&shared, ctx, body);
+                    in_flight.push_back(Box::pin(async move { (id, reply.await) }));
                 }
-                let Some((id, body)) = backlog.pop_front() else {
-                    break;
-                };
-                let reply = handlers::start(&shared, ctx, body);
-                in_flight.push_back(Box::pin(async move { (id, reply.await) }));
             }
-        }
-        // Replies that are ready already (reads, refusals) leave with this write.
-        while let Some((id, body)) = ready_reply(&mut in_flight) {
-            conn.reply(id, body);
+            // Replies that are ready already (reads, refusals) leave with this write.
+            let mut answered = false;
+            while let Some((id, body)) = ready_reply(&mut in_flight) {
+                conn.reply(id, body);
+                answered = true;
+            }
+            // Answers made room for more of the backlog. Go on until the backlog is empty or
+            // what is in flight waits for something: a backlog whose requests were all answered
+            // at once (refusals) would otherwise wait for nothing, as reading is off while it
+            // is not empty.
+            if !answered || backlog.is_empty() {
+                break;
+            }
         }
         while let Some(bytes) = conn.poll_transmit(Instant::now()) {
             // [SESSION-6.1]: a client that stops reading blocks only its own task, and not for

@@ -17,8 +17,8 @@ use prost::Message as _;
 
 use crate::Shared;
 use crate::handlers::{
-    Pending, SessionCtx, after_settled, check_users, commit_then, err, not_your_group_message,
-    over_send_rate, push_stored, ready, to_proto,
+    Pending, SessionCtx, after_settled, charge_send_rate, check_users, commit_then, err,
+    not_your_group_message, push_stored, ready, to_proto,
 };
 
 /// The group id of a group conversation id (`g:` + id, [GROUP-1.1]), if it is one.
@@ -309,7 +309,7 @@ pub(crate) fn start_group(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, g: pb::Gr
         Err((code, message)) => return ready(err(code, message)),
     };
     // [SESSION-6.4]: a change may store a notice for every member, like a SEND.
-    if let Some(refusal) = over_send_rate(shared, me) {
+    if let Some(refusal) = charge_send_rate(shared, me) {
         return ready(refusal);
     }
     let write = Write::Group {

@@ -161,7 +161,7 @@ pub(crate) fn start(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, body: Body) -> 
 
 /// [SESSION-6.4]: takes one SEND (or group change) of `me` from the user's rate, or the
 /// RATE_LIMITED answer if there is none to take.
-pub(crate) fn over_send_rate(shared: &Shared, me: &Identity) -> Option<Body> {
+pub(crate) fn charge_send_rate(shared: &Shared, me: &Identity) -> Option<Body> {
     let wait = shared
         .send_rates
         .take(&me.app, &me.user, std::time::Instant::now())
@@ -242,7 +242,7 @@ fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -
         ));
     }
     // After the checks that cost nothing, before the relay or commit that costs.
-    if let Some(refusal) = over_send_rate(shared, me) {
+    if let Some(refusal) = charge_send_rate(shared, me) {
         return ready(refusal);
     }
     let class = pb::MessageClass::try_from(send.class).unwrap_or(pb::MessageClass::Content);

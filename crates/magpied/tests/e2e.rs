@@ -414,8 +414,8 @@ async fn a_slow_reader_is_dropped_and_others_keep_being_served() {
         // Alice sends 1,000 messages as fast as acks come ([SESSION-6.4] out of the way).
         s.send_rate = 100_000;
         s.send_burst = 100_000;
-        s.packet_rate = 100_000;
-        s.packet_burst = 100_000;
+        s.packet_rate = 200_000;
+        s.packet_burst = 200_000;
     })
     .await;
     let addr = server.local_addr();
@@ -448,4 +448,55 @@ async fn a_slow_reader_is_dropped_and_others_keep_being_served() {
     let (events, _) = bob.sync_all(pb::Cursor::default()).await;
     assert_eq!(messages(&events).len(), 1000);
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn refusals_answered_at_once_never_stall_the_connection() {
+    // [SESSION-6.4]: every class counts against the send rate, and 200 SENDs written back to
+    // back past it all get their answer (the backlog is refilled as refusals make room).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start_with(dir.path(), |s| {
+        s.send_rate = 1;
+        s.send_burst = 2;
+    })
+    .await;
+    let mut alice = TestClient::login(server.local_addr(), "alice", "a-phone").await;
+    let class = |i: usize| {
+        if i < 2 {
+            pb::MessageClass::Transient
+        } else {
+            pb::MessageClass::Content
+        }
+    };
+    let sends = (0..200)
+        .map(|i| {
+            Body::Send(pb::Send {
+                to: "bob".into(),
+                client_msg_id: format!("p{i}"),
+                class: class(i) as i32,
+                content: Some(text_content("x")),
+                ..Default::default()
+            })
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let answers = alice.pipelined(sends).await;
+    let refill = started.elapsed().as_secs() as usize + 1;
+    let acked = answers
+        .iter()
+        .filter(|b| matches!(b, Body::SendAck(_)))
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|b| matches!(b, Body::RequestError(e) if e.code == RequestCode::RATE_LIMITED.0))
+        .count();
+    assert_eq!(acked + refused, 200, "{answers:?}");
+    assert!(
+        (2..=2 + refill).contains(&acked),
+        "two TRANSIENTs took the burst: {acked} acknowledged"
+    );
+    assert!(matches!(answers[0], Body::SendAck(_)));
+    assert!(matches!(answers[1], Body::SendAck(_)));
+    // The session is still open and serving.
+    assert!(alice.closed.is_none(), "{:?}", alice.closed);
 }

@@ -246,6 +246,9 @@ async fn group_changes_and_sends_share_the_senders_rate() {
     .await;
     let addr = server.local_addr();
     let mut own = TestClient::login(addr, "own", "d").await;
+    // At 1/s a slow machine may refill a token between two requests: each refusal below is
+    // asserted only if less than a second passed since the bucket was emptied.
+    let emptied = std::time::Instant::now();
     let created = reply(
         own.request(group(
             "rated",
@@ -267,19 +270,26 @@ async fn group_changes_and_sends_share_the_senders_rate() {
         reply(own.request(info()).await);
     }
     let refused = own.request(group("rated", Op::Kick(users(&["bob"])))).await;
+    let quick = emptied.elapsed() < std::time::Duration::from_secs(1);
     match &refused {
         Body::RequestError(e) => {
             assert_eq!(e.code, RequestCode::RATE_LIMITED.0, "{e:?}");
             assert!((1..=1000).contains(&e.retry_after_ms), "{e:?}");
+            // Nothing changed: bob is still a member.
+            let after = reply(own.request(info()).await).group.expect("info");
+            assert_eq!(after.member_count, 2);
         }
-        other => panic!("expected RATE_LIMITED, got {other:?}"),
+        other => assert!(
+            !quick,
+            "expected RATE_LIMITED within a second, got {other:?}"
+        ),
     }
-    // Nothing changed: bob is still a member, and the group's seq did not move.
-    let after = reply(own.request(info()).await).group.expect("info");
-    assert_eq!(after.member_count, 2);
-    assert_eq!(
-        code(own.send_text("g:rated", "m2", "again").await),
-        RequestCode::RATE_LIMITED.0,
-        "the SEND shares the bucket"
-    );
+    let again = own.send_text("g:rated", "m2", "again").await;
+    if emptied.elapsed() < std::time::Duration::from_secs(1) {
+        assert_eq!(
+            code(again),
+            RequestCode::RATE_LIMITED.0,
+            "the SEND shares the bucket"
+        );
+    }
 }

@@ -202,6 +202,31 @@ impl TestClient {
         self.replies.remove(pos).1
     }
 
+    /// Writes every request before reading any answer; the answers in request order.
+    #[allow(dead_code)] // not every test binary pipelines
+    pub async fn pipelined(&mut self, bodies: Vec<Body>) -> Vec<Body> {
+        let ids: Vec<VarInt> = bodies
+            .into_iter()
+            .map(|b| self.conn.request(b).expect("session open"))
+            .collect();
+        self.pump_until(|c| ids.iter().all(|id| c.replies.iter().any(|(i, _)| i == id)))
+            .await;
+        ids.iter()
+            .map(|id| {
+                let pos = self.replies.iter().position(|(i, _)| i == id);
+                let pos = pos.unwrap_or_else(|| {
+                    panic!(
+                        "no reply to request {id} within {WAIT:?}; {} of {} answered; closed: {:?}",
+                        self.replies.len(),
+                        ids.len(),
+                        self.closed
+                    )
+                });
+                self.replies.remove(pos).1
+            })
+            .collect()
+    }
+
     pub async fn send_text(&mut self, to: &str, client_msg_id: &str, text: &str) -> Body {
         self.send_class(to, client_msg_id, text, pb::MessageClass::Content)
             .await
