@@ -228,7 +228,7 @@ impl Decoder {
             })?;
             let first = self.pending.pop_front();
             if first.is_none() {
-                // Every packet in it skipped ([WIRE-8.3]): it counts as a skipped frame.
+                // Every packet in it skipped ([WIRE-5.2]): it counts as a skipped frame.
                 self.skipped += 1;
             }
             return Ok(first);
