@@ -125,8 +125,6 @@ pub struct ServerConnection {
     errors_in_window: u32,
     /// [SESSION-6.6]: the packets this connection has sent.
     packets: Bucket,
-    /// Frames the decoder had skipped when last charged to `packets`.
-    skipped_charged: u64,
     close_reported: bool,
 }
 
@@ -144,7 +142,6 @@ impl ServerConnection {
             errors_window_start: now,
             errors_in_window: 0,
             packets: Bucket::default(),
-            skipped_charged: 0,
             close_reported: false,
         }
     }
@@ -223,9 +220,8 @@ impl ServerConnection {
         }
         while self.link.closed.is_none() && matches!(self.phase, Phase::AwaitHello | Phase::Open) {
             let decoded = self.link.decoder.decode(&mut self.link.rx);
-            let skipped = self.link.decoder.frames_skipped();
-            let cost = (skipped - self.skipped_charged) + u64::from(matches!(decoded, Ok(Some(_))));
-            self.skipped_charged = skipped;
+            let cost =
+                self.link.decoder.take_frames_skipped() + u64::from(matches!(decoded, Ok(Some(_))));
             if !self.charge_packets(cost) {
                 break;
             }

@@ -32,7 +32,7 @@ pub struct Decoder {
     /// Boxed: the backend's stream state is held inline, and most connections never inflate.
     inflater: Option<Box<Inflater>>,
     failed: Option<ErrorCode>,
-    /// Frames skipped so far ([WIRE-5.2]), for a session layer's packet rate.
+    /// Frames that delivered no packet since [`Decoder::take_frames_skipped`] last looked.
     skipped: u64,
 }
 
@@ -87,11 +87,12 @@ impl Decoder {
         self.offset
     }
 
-    /// Frames that delivered no packet so far: skipped frames ([WIRE-5.2]) and containers whose
-    /// packets were all skipped. They cost a receiver work yet deliver nothing, so a session
-    /// layer bounds their rate like that of packets (`spec/session.md` [SESSION-6.6]).
-    pub fn frames_skipped(&self) -> u64 {
-        self.skipped
+    /// Frames that delivered no packet since the last call: skipped frames ([WIRE-5.2]) and
+    /// containers whose packets were all skipped. They cost a receiver work yet deliver nothing,
+    /// so a session layer bounds their rate like that of packets (`spec/session.md`
+    /// [SESSION-6.6]).
+    pub fn take_frames_skipped(&mut self) -> u64 {
+        std::mem::take(&mut self.skipped)
     }
 
     /// `true` when the decoder is between frames with nothing pending: a stream that ends now ends
