@@ -449,8 +449,41 @@ async fn fault_switch_reordered_sync_is_caught() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fault_switch_send_rate_per_device_is_caught() {
+    let report = run_faulty("session/6.4/1", |f| f.send_rate_per_device = true).await;
+    assert_eq!(outcome(&report, "v1/session/6.4/1"), Outcome::Fail);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fault_switch_rate_limited_without_wait_is_caught() {
+    let report = run_faulty("session/6.4/1", |f| f.rate_limited_without_wait = true).await;
+    assert_eq!(outcome(&report, "v1/session/6.4/1"), Outcome::Fail);
+}
+
+/// A server that bounds no packets misses the SHOULD of [SESSION-6.6]: NON_STRICT, not a pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unbounded_packet_rate_is_caught() {
+    let report = run_against(
+        "session/6.6/1",
+        |s| {
+            s.packet_rate = magpie_session::Rate::MAX_PER_SEC;
+            s.packet_burst = u32::MAX;
+        },
+        None,
+    )
+    .await;
+    assert_eq!(outcome(&report, "v1/session/6.6/1"), Outcome::NonStrict);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_faults_the_same_cases_pass() {
-    for filter in ["sync/5.2/1", "auth/3.3", "sync/4.1/1"] {
+    for filter in [
+        "sync/5.2/1",
+        "auth/3.3",
+        "sync/4.1/1",
+        "session/6.4/1",
+        "session/6.6/1",
+    ] {
         let report = run_faulty(filter, |_| {}).await;
         assert_eq!(report.failed(), 0, "{filter}: {}", report.summary());
     }

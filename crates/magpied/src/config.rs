@@ -86,6 +86,10 @@ pub struct Faults {
     pub skip_token_time_check: bool,
     /// Return each SYNC page in reverse offset order (breaks [SYNC-4.1]).
     pub reverse_sync_pages: bool,
+    /// Keep a send-rate bucket per device instead of per user (breaks [SESSION-6.4]).
+    pub send_rate_per_device: bool,
+    /// Answer RATE_LIMITED with `retry_after_ms` 0 (breaks [ERR-1.4]).
+    pub rate_limited_without_wait: bool,
 }
 
 /// All server settings, with defaults.

@@ -162,17 +162,31 @@ pub(crate) fn start(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, body: Body) -> 
 /// [SESSION-6.4]: takes one SEND (or group change) of `me` from the user's rate, or the
 /// RATE_LIMITED answer if there is none to take.
 pub(crate) fn charge_send_rate(shared: &Shared, me: &Identity) -> Option<Body> {
+    #[allow(unused_mut)]
+    let mut key = &me.user;
+    #[cfg(feature = "faults")]
+    if shared.settings.faults.send_rate_per_device {
+        key = &me.device;
+    }
     let wait = shared
         .send_rates
-        .take(&me.app, &me.user, std::time::Instant::now())
+        .take(&me.app, key, std::time::Instant::now())
         .err()?;
-    Some(rate_limited(
+    #[allow(unused_mut)]
+    let mut refusal = rate_limited(
         wait,
         format!(
             "{} sends at most {}/s in bursts of {}",
             me.user, shared.settings.send_rate, shared.settings.send_burst
         ),
-    ))
+    );
+    #[cfg(feature = "faults")]
+    if shared.settings.faults.rate_limited_without_wait
+        && let Body::RequestError(e) = &mut refusal
+    {
+        e.retry_after_ms = 0;
+    }
+    Some(refusal)
 }
 
 fn start_send(shared: &Arc<Shared>, ctx: &Arc<SessionCtx>, mut send: pb::Send) -> Pending {
