@@ -227,19 +227,14 @@ impl Client {
         content: pb::Content,
         class: pb::MessageClass,
     ) -> Result<pb::SendAck, ClientError> {
-        let send = pb::Send {
-            to: to.to_owned(),
-            client_msg_id: client_msg_id.to_owned(),
-            class: class as i32,
-            content: Some(content),
-            to_members: Vec::new(),
-        };
-        self.send_packet(send).await
+        self.send_to_members(to, &[], client_msg_id, content, class)
+            .await
     }
 
     /// [`send_with_id`](Self::send_with_id) to group conversation `group` (`g:<id>`) for the
     /// listed members only (`spec/groups.md` §4.6): the others see its seq as a tombstone. A
-    /// non-member in the list is `NOT_PERMITTED` and nothing is stored.
+    /// non-member in the list is `NOT_PERMITTED` and nothing is stored. With no members listed
+    /// it is [`send_with_id`](Self::send_with_id), to a user or a whole group.
     pub async fn send_to_members(
         &self,
         group: &str,

@@ -51,15 +51,19 @@ fn users(v: &[&str]) -> Vec<String> {
     v.iter().map(|u| (*u).to_owned()).collect()
 }
 
+fn create_group(name: &str, private: bool, members: &[&str]) -> GroupOp {
+    GroupOp::Create {
+        name: name.into(),
+        private,
+        members: users(members),
+    }
+}
+
 #[test]
 fn a_change_commits_with_its_notice_and_messages_reach_every_member() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
-    let create = GroupOp::Create {
-        name: "Team".into(),
-        private: false,
-        members: users(&["bob", "carol"]),
-    };
+    let create = create_group("Team", false, &["bob", "carol"]);
     let r = store.commit(&[op("own", create)]).expect("commit");
     let c = changed(&r[0]);
     let notice = c.notice.as_ref().expect("a CREATED notice");
@@ -108,11 +112,7 @@ fn a_change_commits_with_its_notice_and_messages_reach_every_member() {
 fn a_kick_and_a_send_in_one_batch_are_judged_in_order() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
-    let create = GroupOp::Create {
-        name: String::new(),
-        private: false,
-        members: users(&["bob"]),
-    };
+    let create = create_group("", false, &["bob"]);
     store.commit(&[op("own", create)]).expect("commit");
     let r = store
         .commit(&[
@@ -133,11 +133,7 @@ fn a_kick_and_a_send_in_one_batch_are_judged_in_order() {
 fn limits_and_roles_refuse_without_writing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
-    let create = GroupOp::Create {
-        name: String::new(),
-        private: true,
-        members: users(&["a", "b"]),
-    };
+    let create = create_group("", true, &["a", "b"]);
     store.commit(&[op("own", create)]).expect("commit");
     let r = store
         .commit(&[
@@ -172,11 +168,7 @@ fn groups_survive_a_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let store = open(dir.path());
-        let create = GroupOp::Create {
-            name: "Team".into(),
-            private: false,
-            members: users(&["bob"]),
-        };
+        let create = create_group("Team", false, &["bob"]);
         store.commit(&[op("own", create)]).expect("commit");
         store
             .commit(&[op("carol", GroupOp::Join), op("own", GroupOp::Dismiss)])
@@ -185,11 +177,7 @@ fn groups_survive_a_reopen() {
     let store = open(dir.path());
     let g = store.group(APP, "team").expect("read").expect("kept");
     assert!(g.dismissed && g.members.is_empty() && g.name == "Team");
-    let again = GroupOp::Create {
-        name: String::new(),
-        private: false,
-        members: vec![],
-    };
+    let again = create_group("", false, &[]);
     let r = store.commit(&[op("own", again)]).expect("commit");
     assert_eq!(r[0], WriteResult::GroupDenied(GroupDenied::Exists));
     assert_eq!(store.conversation(APP, "g:team").expect("info").last_seq, 3);
@@ -202,11 +190,7 @@ fn mutes_are_judged_in_the_batch_at_the_commit_time_and_survive_a_reopen() {
     let hour = 3_600_000;
     {
         let store = open(dir.path());
-        let create = GroupOp::Create {
-            name: String::new(),
-            private: false,
-            members: users(&["adm", "bob", "carol"]),
-        };
+        let create = create_group("", false, &["adm", "bob", "carol"]);
         store.commit(&[op("own", create)]).expect("commit");
         store
             .commit(&[op(
@@ -293,11 +277,7 @@ fn a_profile_change_commits_with_its_notice_and_survives_a_reopen() {
     };
     {
         let store = open(dir.path());
-        let create = GroupOp::Create {
-            name: "Team".into(),
-            private: false,
-            members: users(&["bob"]),
-        };
+        let create = create_group("Team", false, &["bob"]);
         store.commit(&[op("own", create)]).expect("commit");
         let more = InfoChange {
             set_attributes: [("more".to_owned(), "x".to_owned())].into(),
@@ -355,11 +335,7 @@ fn a_directed_message_reaches_its_audience_only_and_keeps_it_across_a_reopen() {
     };
     {
         let store = open(dir.path());
-        let create = GroupOp::Create {
-            name: String::new(),
-            private: false,
-            members: users(&["bob", "carol"]),
-        };
+        let create = create_group("", false, &["bob", "carol"]);
         store.commit(&[op("own", create)]).expect("commit");
         let r = store
             .commit(&[directed(&["bob"], "d1"), directed(&["bob", "eve"], "d2")])
@@ -405,11 +381,7 @@ fn a_users_groups_follow_joins_roles_kicks_and_dismissals() {
         let r = store.commit(&[op_in(g, actor, op)]).expect("commit");
         assert!(matches!(r[0], WriteResult::GroupChanged(_)), "{r:?}");
     };
-    let create = |members: &[&str]| GroupOp::Create {
-        name: String::new(),
-        private: false,
-        members: users(members),
-    };
+    let create = |members: &[&str]| create_group("", false, members);
     in_group("team", "own", create(&["bob"]));
     in_group("other", "own", create(&["bob", "carol"]));
     in_group("third", "carol", create(&[]));
